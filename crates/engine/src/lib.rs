@@ -1,0 +1,18 @@
+//! The Qualify scoring engine: Segment messages in, lead scores out.
+//!
+//! Everything here is pure computation over values: no files, no sockets, no
+//! database, no async. Callers (the store, the command line, the server) read
+//! bytes and hand them over; this crate parses them into typed messages,
+//! resolves identities, derives visits, evaluates a [`model::Model`] and
+//! explains each score rule by rule, exactly as `spec/scoring.md` defines.
+
+pub mod condition;
+pub mod identity;
+pub mod log;
+pub mod message;
+pub mod model;
+pub mod score;
+pub mod time;
+
+pub use model::Model;
+pub use time::EventTime;

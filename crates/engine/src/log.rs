@@ -1,0 +1,335 @@
+//! The event log a scoring run works on: every accepted message, reduced to
+//! the facts scoring needs and checked against one model.
+//!
+//! Preparing a message ([`prepare_line`]) is pure and can run on many threads
+//! at once; appending to the [`EventLog`] is sequential, because acceptance
+//! order decides duplicates (the first message with a `messageId` wins) and
+//! breaks ties between events at the same time.
+
+use crate::condition::Condition;
+use crate::message::{parse_line, Line, Message, MessageError, MessageKind, Rejection};
+use crate::model::{Model, Selector};
+use crate::time::EventTime;
+use indexmap::IndexSet;
+use rustc_hash::{FxBuildHasher, FxHashSet};
+use serde_json::Value;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// How much of each message a log keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Only what the model's rules read: the fastest and smallest.
+    ScoringFacts,
+    /// Also every trait and a one-line description of each event, for
+    /// explanations and lead profiles.
+    Everything,
+}
+
+/// A message checked against a model, ready to be appended to the log.
+#[derive(Clone, Debug)]
+pub struct PreparedMessage<'a> {
+    /// `messageId`, hashed; a message without one is keyed by its text.
+    pub dedup_key: u128,
+    pub time: EventTime,
+    pub kind: MessageKind,
+    pub user_id: Option<Cow<'a, str>>,
+    pub anonymous_id: Option<Cow<'a, str>>,
+    pub previous_id: Option<Cow<'a, str>>,
+    /// Indices of the engagement rules whose selector and conditions hold.
+    pub matched_rules: Vec<u16>,
+    pub traits: Vec<(Cow<'a, str>, Value)>,
+    pub channel: Option<Cow<'a, str>>,
+    pub description: Option<String>,
+}
+
+/// The dedup key of a message: its `messageId`, else its whole text. A
+/// 128-bit hash keeps the set of seen ids small; a collision between two
+/// real ids is far less likely than a disk error.
+pub fn dedup_key(message: &Message<'_>) -> u128 {
+    match &message.message_id {
+        Some(id) => xxhash_rust::xxh3::xxh3_128(id.as_bytes()),
+        None => xxhash_rust::xxh3::xxh3_128_with_seed(message.raw.as_bytes(), 1),
+    }
+}
+
+/// Checks one message against the model. `received` is the time to use when
+/// the message carries no time of its own.
+pub fn prepare_message<'a>(message: Message<'a>, model: &Model, keep: Keep, received: EventTime) -> PreparedMessage<'a> {
+    let path = match message.kind {
+        MessageKind::Page | MessageKind::Screen => message.path(),
+        _ => None,
+    };
+    let property = |condition: &Condition| -> Option<Value> {
+        match (&path, condition.field.as_str()) {
+            (Some(path), "path") if message.properties.raw("path").is_none() => Some(Value::String(path.to_string())),
+            _ => message.properties.get(&condition.field),
+        }
+    };
+    let mut matched_rules = Vec::new();
+    for (index, rule) in model.engagement.iter().enumerate() {
+        let selected = match (&rule.selector, message.kind) {
+            (Selector::Track { event }, MessageKind::Track) => message.event.as_deref() == Some(event.as_str()),
+            (Selector::Page { path: matcher }, MessageKind::Page) | (Selector::Screen { path: matcher }, MessageKind::Screen) => {
+                matcher.matches(path.as_deref())
+            }
+            _ => false,
+        };
+        if selected && rule.conditions.iter().all(|condition| condition.holds(property(condition).as_ref())) {
+            matched_rules.push(index as u16);
+        }
+    }
+    let traits = if message.kind == MessageKind::Identify && message.has_traits() {
+        let mut traits = message.merged_traits();
+        if keep == Keep::ScoringFacts {
+            let wanted = model.trait_names();
+            traits.retain(|(key, _)| wanted.contains(&key.as_ref()));
+        }
+        traits
+    } else {
+        Vec::new()
+    };
+    let description = (keep == Keep::Everything).then(|| describe(&message, path.as_deref()));
+    PreparedMessage {
+        dedup_key: dedup_key(&message),
+        time: message.time.unwrap_or(received),
+        kind: message.kind,
+        channel: message.campaign_source(),
+        user_id: message.user_id,
+        anonymous_id: message.anonymous_id,
+        previous_id: message.previous_id,
+        matched_rules,
+        traits,
+        description,
+    }
+}
+
+/// A short description of an event for explanations: `page /products/ring`.
+fn describe(message: &Message<'_>, path: Option<&str>) -> String {
+    let kind = message.kind.as_str();
+    match message.kind {
+        MessageKind::Track => format!("{kind} {}", message.event.as_deref().unwrap_or("")),
+        MessageKind::Page | MessageKind::Screen => match (path, message.name.as_deref()) {
+            (Some(path), _) => format!("{kind} {path}"),
+            (None, Some(name)) => format!("{kind} {name}"),
+            (None, None) => kind.to_owned(),
+        },
+        MessageKind::Alias => format!("alias {} → {}", message.previous_id.as_deref().unwrap_or(""), message.user_id.as_deref().unwrap_or("")),
+        MessageKind::Identify | MessageKind::Group => kind.to_owned(),
+    }
+}
+
+/// Parses and prepares one NDJSON line (a message or a batch envelope).
+/// `line_number` is 1-based and only used to say where a rejection is.
+pub fn prepare_line<'a>(
+    line: &'a str,
+    line_number: u64,
+    model: &Model,
+    keep: Keep,
+    received: EventTime,
+) -> Vec<Result<PreparedMessage<'a>, Rejection>> {
+    let prepare = |result: Result<Message<'a>, MessageError>, batch_index: Option<usize>| {
+        result
+            .map(|message| prepare_message(message, model, keep, received))
+            .map_err(|error| error.at(line_number, batch_index))
+    };
+    match parse_line(line) {
+        Line::Blank => Vec::new(),
+        Line::Message(result) => vec![prepare(result, None)],
+        Line::Batch(items) => items.into_iter().enumerate().map(|(index, item)| prepare(item, Some(index))).collect(),
+    }
+}
+
+/// Index of an interned identifier (a userId or an anonymousId).
+pub type NameId = u32;
+const NO_NAME: NameId = NameId::MAX;
+const NO_TRAITS: u32 = u32::MAX;
+
+/// One accepted event, reduced to what scoring needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Event {
+    pub time: EventTime,
+    pub kind: MessageKind,
+    user: NameId,
+    anonymous: NameId,
+    previous: NameId,
+    match_set: u32,
+    traits: u32,
+    channel: NameId,
+}
+
+fn name(id: NameId) -> Option<NameId> {
+    (id != NO_NAME).then_some(id)
+}
+
+impl Event {
+    pub fn user(&self) -> Option<NameId> {
+        name(self.user)
+    }
+    pub fn anonymous(&self) -> Option<NameId> {
+        name(self.anonymous)
+    }
+    pub fn previous(&self) -> Option<NameId> {
+        name(self.previous)
+    }
+    pub fn channel(&self) -> Option<NameId> {
+        name(self.channel)
+    }
+}
+
+/// Whether an appended message was new.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Appended {
+    Accepted,
+    Duplicate,
+}
+
+/// The accepted events of a data set, in acceptance order, prepared for one model.
+#[derive(Debug)]
+pub struct EventLog {
+    model: Arc<Model>,
+    keep: Keep,
+    events: Vec<Event>,
+    names: IndexSet<Box<str>, FxBuildHasher>,
+    match_sets: IndexSet<Box<[u16]>, FxBuildHasher>,
+    trait_names: IndexSet<Box<str>, FxBuildHasher>,
+    trait_updates: Vec<Box<[(u32, Value)]>>,
+    descriptions: Vec<Box<str>>,
+    seen: FxHashSet<u128>,
+    duplicates: u64,
+}
+
+impl EventLog {
+    pub fn new(model: Arc<Model>, keep: Keep) -> Self {
+        let mut match_sets = IndexSet::default();
+        match_sets.insert(Box::from([] as [u16; 0]));
+        EventLog {
+            model,
+            keep,
+            events: Vec::new(),
+            names: IndexSet::default(),
+            match_sets,
+            trait_names: IndexSet::default(),
+            trait_updates: Vec::new(),
+            descriptions: Vec::new(),
+            seen: FxHashSet::default(),
+            duplicates: 0,
+        }
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn keep(&self) -> Keep {
+        self.keep
+    }
+
+    /// Appends a prepared message unless its `messageId` was already accepted.
+    pub fn append(&mut self, message: PreparedMessage<'_>) -> Appended {
+        if !self.seen.insert(message.dedup_key) {
+            self.duplicates += 1;
+            return Appended::Duplicate;
+        }
+        let user = self.intern(message.user_id.as_deref());
+        let anonymous = self.intern(message.anonymous_id.as_deref());
+        let previous = self.intern(message.previous_id.as_deref());
+        let channel = self.intern(message.channel.as_deref());
+        let match_set = match self.match_sets.get_index_of(message.matched_rules.as_slice()) {
+            Some(index) => index as u32,
+            None => self.match_sets.insert_full(message.matched_rules.into_boxed_slice()).0 as u32,
+        };
+        let traits = if message.traits.is_empty() {
+            NO_TRAITS
+        } else {
+            let update: Box<[(u32, Value)]> = message
+                .traits
+                .into_iter()
+                .map(|(key, value)| (self.trait_names.insert_full(Box::from(key.as_ref())).0 as u32, value))
+                .collect();
+            self.trait_updates.push(update);
+            (self.trait_updates.len() - 1) as u32
+        };
+        if let Some(description) = message.description {
+            self.descriptions.push(description.into_boxed_str());
+        }
+        self.events.push(Event { time: message.time, kind: message.kind, user, anonymous, previous, match_set, traits, channel });
+        Appended::Accepted
+    }
+
+    fn intern(&mut self, text: Option<&str>) -> NameId {
+        match text {
+            None => NO_NAME,
+            Some(text) => match self.names.get_index_of(text) {
+                Some(index) => index as NameId,
+                None => self.names.insert_full(Box::from(text)).0 as NameId,
+            },
+        }
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    pub fn name(&self, id: NameId) -> &str {
+        &self.names[id as usize]
+    }
+
+    /// How many distinct identifiers the log has interned.
+    pub fn name_count(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn name_id(&self, text: &str) -> Option<NameId> {
+        self.names.get_index_of(text).map(|index| index as NameId)
+    }
+
+    /// The engagement rules (indices into the model) an event matched.
+    pub fn matched_rules(&self, event: &Event) -> &[u16] {
+        &self.match_sets[event.match_set as usize]
+    }
+
+    /// The trait update an identify event carries, as (trait name, value).
+    pub fn traits(&self, event: &Event) -> impl Iterator<Item = (&str, &Value)> {
+        let update: &[(u32, Value)] = if event.traits == NO_TRAITS { &[] } else { &self.trait_updates[event.traits as usize] };
+        update.iter().map(|(key, value)| (&*self.trait_names[*key as usize], value))
+    }
+
+    pub(crate) fn trait_update(&self, event: &Event) -> &[(u32, Value)] {
+        if event.traits == NO_TRAITS { &[] } else { &self.trait_updates[event.traits as usize] }
+    }
+
+    pub(crate) fn trait_name_id(&self, name: &str) -> Option<u32> {
+        self.trait_names.get_index_of(name).map(|index| index as u32)
+    }
+
+    pub(crate) fn trait_name(&self, id: u32) -> &str {
+        &self.trait_names[id as usize]
+    }
+
+    /// The description of the event at `index` (only kept with [`Keep::Everything`]).
+    pub fn description(&self, index: usize) -> Option<&str> {
+        self.descriptions.get(index).map(|text| &**text)
+    }
+}
+
+/// Counts what went into a log, for summaries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadSummary {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+}
+

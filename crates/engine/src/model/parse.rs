@@ -1,0 +1,1016 @@
+//! Reading and checking a model file (spec section 4).
+//!
+//! The file is parsed with `toml`'s span-keeping document parser and the tree
+//! is then walked by hand instead of being deserialized with serde: a derive
+//! stops at the first problem and forgets where keys were, while the marketing
+//! team fixing a model wants every problem at once, each with its line, column
+//! and rule id.
+//!
+//! The walk never stops early. Each part that fails to read reports why and
+//! is left out; a `Model` is only returned when nothing was reported, so a
+//! part that was left out can never reach scoring.
+
+use super::{EngagementRule, FitRule, Grade, GradeBounds, Model, MqlCondition, PathMatch, Persona, Selector};
+use crate::condition::{Condition, OPERATOR_NAMES, Operand, Operator};
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::ops::Range;
+use toml::Spanned;
+use toml::de::{DeInteger, DeString, DeTable, DeValue};
+
+/// One problem in a model file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelError {
+    /// 1-based line of the offending key or value.
+    pub line: usize,
+    /// 1-based column, counted in characters.
+    pub column: usize,
+    /// The id of the engagement or fit rule the problem is in, when it has a
+    /// usable one. Problems in a persona, or in a rule without a usable id,
+    /// name their place at the start of `message` instead.
+    pub rule_id: Option<String>,
+    pub message: String,
+}
+
+/// Every problem found in a model file, in file order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelErrors(pub Vec<ModelError>);
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}: ", self.line, self.column)?;
+        if let Some(rule_id) = &self.rule_id {
+            write!(f, "rule \"{rule_id}\": ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+impl fmt::Display for ModelErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, error) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ModelErrors {}
+
+type Item<'i> = Spanned<DeValue<'i>>;
+type Key<'i> = Spanned<DeString<'i>>;
+
+const TOP_LEVEL_KEYS: [&str; 7] = ["name", "mql", "decay", "grades", "engagement", "persona", "fit"];
+const MQL_KEYS: [&str; 3] = ["engagement_threshold", "min_grade", "recycle_days"];
+const DECAY_KEYS: [&str; 1] = ["half_life_days"];
+const ENGAGEMENT_KEYS: [&str; 10] = [
+    "id",
+    "type",
+    "event",
+    "path",
+    "path_prefix",
+    "where",
+    "points",
+    "max_points",
+    "within_days",
+    "half_life_days",
+];
+const ENGAGEMENT_TYPES: [&str; 4] = ["track", "page", "screen", "visit"];
+const PERSONA_KEYS: [&str; 3] = ["id", "description", "fit"];
+/// The keys of a fit rule besides its `trait` and its operators.
+const FIT_RULE_KEYS: [&str; 2] = ["id", "points"];
+
+pub(super) fn parse_model(text: &str) -> Result<Model, ModelErrors> {
+    let mut checker = Checker::new(text);
+    let document = match DeTable::parse(text) {
+        Ok(document) => document,
+        Err(error) => {
+            let offset = error.span().map_or(0, |span| span.start);
+            checker.report(offset..offset, &Place::Model, format!("invalid TOML: {}", error.message().trim()));
+            return Err(ModelErrors(checker.errors));
+        }
+    };
+    let model = checker.model(document.get_ref());
+    checker.report_duplicate_ids();
+    if checker.errors.is_empty() {
+        Ok(model)
+    } else {
+        // Parts are read in a fixed order rather than file order, so the
+        // errors are put back into the order a reader of the file meets them.
+        checker.errors.sort_by_key(|error| (error.line, error.column));
+        Err(ModelErrors(checker.errors))
+    }
+}
+
+/// Where in the model a problem is, for the error's `rule_id` or message.
+#[derive(Clone, Debug)]
+enum Place {
+    /// Outside any rule or persona.
+    Model,
+    /// Inside an engagement or fit rule with a usable id.
+    Rule(String),
+    /// Inside a persona, or a rule without a usable id: the label (such as
+    /// `persona "bridal-couple"` or `engagement rule #3`) opens the message.
+    Labelled(String),
+}
+
+/// Which bounds a number must respect.
+#[derive(Clone, Copy)]
+enum NumberRange {
+    Any,
+    ZeroOrMore,
+    AboveZero,
+}
+
+/// An id seen in the file, kept until the end so that duplicates can be
+/// reported against the one that comes first in the file, whatever order the
+/// sections were read in.
+struct DefinedId {
+    id: String,
+    offset: usize,
+    place: Place,
+}
+
+struct Checker<'t> {
+    text: &'t str,
+    /// Byte offset of the start of each line, to turn offsets into positions.
+    line_starts: Vec<usize>,
+    errors: Vec<ModelError>,
+    ids: Vec<DefinedId>,
+}
+
+impl<'t> Checker<'t> {
+    fn new(text: &'t str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(offset, _)| offset + 1))
+            .collect();
+        Checker { text, line_starts, errors: Vec::new(), ids: Vec::new() }
+    }
+
+    /// The 1-based line and column (in characters) of a byte offset.
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let line_start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
+        let column = match self.text.get(line_start..offset) {
+            Some(before) => before.chars().count(),
+            // Spans from the parser always fall on character boundaries;
+            // counting bytes keeps a wrong one from ever panicking.
+            None => offset - line_start,
+        };
+        (line.max(1), column + 1)
+    }
+
+    /// The text of a span as the user wrote it, to quote it back in messages.
+    fn source(&self, span: Range<usize>) -> &'t str {
+        self.text.get(span).unwrap_or("?")
+    }
+
+    fn report(&mut self, span: Range<usize>, place: &Place, message: impl Into<String>) {
+        let (line, column) = self.position(span.start);
+        let message = message.into();
+        let (rule_id, message) = match place {
+            Place::Model => (None, message),
+            Place::Rule(id) => (Some(id.clone()), message),
+            Place::Labelled(label) => (None, format!("{label}: {message}")),
+        };
+        self.errors.push(ModelError { line, column, rule_id, message });
+    }
+
+    fn report_wrong_type(&mut self, what: &str, expected: &str, item: &Item<'_>, place: &Place) {
+        let found = with_article(item.get_ref().type_str());
+        self.report(item.span(), place, format!("{what} must be {expected}, found {found}"));
+    }
+
+    fn report_missing(&mut self, table_span: Range<usize>, key: &str, place: &Place) {
+        self.report(table_span, place, format!("missing required key \"{key}\""));
+    }
+
+    fn report_unknown_keys(&mut self, table: &DeTable<'_>, allowed: &[&str], place: &Place) {
+        for key in table.keys() {
+            if !allowed.contains(&key.get_ref().as_ref()) {
+                let message = format!("unknown key \"{}\" (expected one of: {})", key.get_ref(), allowed.join(", "));
+                self.report(key.span(), place, message);
+            }
+        }
+    }
+
+    fn report_duplicate_ids(&mut self) {
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.sort_by_key(|defined| defined.offset);
+        let mut first_lines: HashMap<&str, usize> = HashMap::new();
+        for defined in &ids {
+            match first_lines.get(defined.id.as_str()) {
+                Some(first_line) => {
+                    let message = format!("duplicate id \"{}\" (first defined on line {first_line})", defined.id);
+                    self.report(defined.offset..defined.offset, &defined.place, message);
+                }
+                None => {
+                    let (line, _) = self.position(defined.offset);
+                    first_lines.insert(defined.id.as_str(), line);
+                }
+            }
+        }
+    }
+
+    // Readers of single values. Each reports what is wrong and returns `None`,
+    // so callers only combine the `Option`s.
+
+    fn table<'a, 'i>(&mut self, what: &str, item: &'a Item<'i>, place: &Place) -> Option<&'a DeTable<'i>> {
+        match item.get_ref() {
+            DeValue::Table(table) => Some(table),
+            _ => {
+                self.report_wrong_type(what, "a table", item, place);
+                None
+            }
+        }
+    }
+
+    /// The items of an array of tables such as `[[engagement]]`; the items
+    /// themselves are checked by the caller.
+    fn array_of_tables<'a, 'i>(&mut self, key: &str, item: &'a Item<'i>) -> &'a [Item<'i>] {
+        match item.get_ref() {
+            DeValue::Array(items) => items,
+            _ => {
+                let expected = format!("an array of tables (one [[{key}]] section each)");
+                self.report_wrong_type(&format!("`{key}`"), &expected, item, &Place::Model);
+                &[]
+            }
+        }
+    }
+
+    fn string(&mut self, what: &str, item: &Item<'_>, place: &Place) -> Option<String> {
+        match item.get_ref() {
+            DeValue::String(text) => Some(text.to_string()),
+            _ => {
+                self.report_wrong_type(what, "a string", item, place);
+                None
+            }
+        }
+    }
+
+    fn non_empty_string(&mut self, what: &str, item: &Item<'_>, place: &Place) -> Option<String> {
+        let text = self.string(what, item, place)?;
+        if text.is_empty() {
+            self.report(item.span(), place, format!("{what} must not be empty"));
+            return None;
+        }
+        Some(text)
+    }
+
+    fn boolean(&mut self, what: &str, item: &Item<'_>, place: &Place) -> Option<bool> {
+        match item.get_ref() {
+            DeValue::Boolean(flag) => Some(*flag),
+            _ => {
+                self.report_wrong_type(what, "true or false", item, place);
+                None
+            }
+        }
+    }
+
+    /// An integer or a float, finite and within `range`.
+    fn number(&mut self, what: &str, item: &Item<'_>, place: &Place, range: NumberRange) -> Option<f64> {
+        let value = match item.get_ref() {
+            DeValue::Integer(integer) => Some(self.integer_value(what, integer, item, place)? as f64),
+            DeValue::Float(float) => float.as_str().parse::<f64>().ok(),
+            _ => {
+                self.report_wrong_type(what, "a number", item, place);
+                return None;
+            }
+        };
+        let found = self.source(item.span());
+        let Some(value) = value.filter(|value| value.is_finite()) else {
+            self.report(item.span(), place, format!("{what} must be a finite number, found {found}"));
+            return None;
+        };
+        let problem = match range {
+            NumberRange::Any => None,
+            NumberRange::ZeroOrMore => (value < 0.0).then_some("0 or more"),
+            NumberRange::AboveZero => (value <= 0.0).then_some("more than 0"),
+        };
+        if let Some(expected) = problem {
+            self.report(item.span(), place, format!("{what} must be {expected}, found {found}"));
+            return None;
+        }
+        Some(value)
+    }
+
+    fn integer(&mut self, what: &str, item: &Item<'_>, place: &Place) -> Option<i64> {
+        match item.get_ref() {
+            DeValue::Integer(integer) => self.integer_value(what, integer, item, place),
+            _ => {
+                self.report_wrong_type(what, "an integer", item, place);
+                None
+            }
+        }
+    }
+
+    /// The parser keeps integers as text (digits without `_` or `0x`), so
+    /// converting them is where too large a value shows up.
+    fn integer_value(&mut self, what: &str, integer: &DeInteger<'_>, item: &Item<'_>, place: &Place) -> Option<i64> {
+        let value = i64::from_str_radix(integer.as_str(), integer.radix()).ok();
+        if value.is_none() {
+            let found = self.source(item.span());
+            self.report(item.span(), place, format!("{what} is too large, found {found}"));
+        }
+        value
+    }
+
+    // The model and its sections.
+
+    fn model(&mut self, document: &DeTable<'_>) -> Model {
+        self.report_unknown_keys(document, &TOP_LEVEL_KEYS, &Place::Model);
+        let name = match document.get("name") {
+            Some(item) => self.non_empty_string("`name`", item, &Place::Model),
+            None => Some("model".to_string()),
+        };
+        let (mql, recycle_days) = match document.get("mql") {
+            Some(item) => self.mql(item),
+            None => {
+                let message = "missing required table [mql] (it sets engagement_threshold and min_grade)";
+                self.report(0..0, &Place::Model, message);
+                (None, None)
+            }
+        };
+        let decay_half_life = document.get("decay").and_then(|item| self.decay(item));
+        let grades = match document.get("grades") {
+            Some(item) => self.grades(item),
+            None => GradeBounds::default(),
+        };
+
+        let engagement_items = document.get("engagement").map_or(&[][..], |item| self.array_of_tables("engagement", item));
+        let engagement = engagement_items
+            .iter()
+            .enumerate()
+            .filter_map(|(index, item)| self.engagement_rule(index + 1, item, decay_half_life))
+            .collect();
+
+        let mut personas = Vec::new();
+        let default_fit_items = document.get("fit").map_or(&[][..], |item| self.array_of_tables("fit", item));
+        if !default_fit_items.is_empty() {
+            let fit = default_fit_items
+                .iter()
+                .enumerate()
+                .filter_map(|(index, item)| self.fit_rule(format!("fit rule #{}", index + 1), item))
+                .collect();
+            personas.push(Persona { id: "default".to_string(), description: None, fit });
+        }
+        // The top-level `[[fit]]` rules claim the persona id `default`.
+        let default_fit_line = default_fit_items.first().map(|item| self.position(item.span().start).0);
+        let persona_items = document.get("persona").map_or(&[][..], |item| self.array_of_tables("persona", item));
+        for (index, item) in persona_items.iter().enumerate() {
+            if let Some(persona) = self.persona(index + 1, item, default_fit_line) {
+                personas.push(persona);
+            }
+        }
+
+        // The placeholders below only fill a model that is never returned:
+        // every missing part has been reported.
+        Model {
+            name: name.unwrap_or_default(),
+            mql: mql.unwrap_or(MqlCondition { engagement_threshold: 0.0, min_grade: Grade::D }),
+            grades,
+            engagement,
+            personas,
+            recycle_days: recycle_days.unwrap_or(DEFAULT_RECYCLE_DAYS),
+        }
+    }
+
+    fn mql(&mut self, item: &Item<'_>) -> (Option<MqlCondition>, Option<f64>) {
+        let place = Place::Model;
+        let Some(table) = self.table("`mql`", item, &place) else {
+            return (None, None);
+        };
+        self.report_unknown_keys(table, &MQL_KEYS, &place);
+        let threshold = match table.get("engagement_threshold") {
+            Some(item) => self.number("`engagement_threshold`", item, &place, NumberRange::Any),
+            None => {
+                self.report(item.span(), &place, "missing required key \"engagement_threshold\" in [mql]");
+                None
+            }
+        };
+        let min_grade = match table.get("min_grade") {
+            Some(item) => self.string("`min_grade`", item, &place).and_then(|text| {
+                let grade = Grade::parse(&text);
+                if grade.is_none() {
+                    self.report(item.span(), &place, format!("grade \"{text}\" does not exist (use A, B, C or D)"));
+                }
+                grade
+            }),
+            None => Some(Grade::D),
+        };
+        let recycle_days = match table.get("recycle_days") {
+            Some(item) => self.number("`recycle_days`", item, &place, NumberRange::ZeroOrMore),
+            None => Some(DEFAULT_RECYCLE_DAYS),
+        };
+        let mql = threshold
+            .zip(min_grade)
+            .map(|(engagement_threshold, min_grade)| MqlCondition { engagement_threshold, min_grade });
+        (mql, recycle_days)
+    }
+
+    /// The model-wide half-life; `None` when `[decay]` is absent or unusable,
+    /// which is harmless since an unusable one has been reported.
+    fn decay(&mut self, item: &Item<'_>) -> Option<f64> {
+        let place = Place::Model;
+        let table = self.table("`decay`", item, &place)?;
+        self.report_unknown_keys(table, &DECAY_KEYS, &place);
+        match table.get("half_life_days") {
+            Some(value) => self.number("`half_life_days`", value, &place, NumberRange::ZeroOrMore),
+            None => {
+                self.report(item.span(), &place, "missing required key \"half_life_days\" in [decay]");
+                None
+            }
+        }
+    }
+
+    fn grades(&mut self, item: &Item<'_>) -> GradeBounds {
+        let place = Place::Model;
+        let defaults = GradeBounds::default();
+        let mut bounds = [
+            GradeBound::Default(defaults.a),
+            GradeBound::Default(defaults.b),
+            GradeBound::Default(defaults.c),
+        ];
+        let Some(table) = self.table("`grades`", item, &place) else {
+            return defaults;
+        };
+        for (key, value) in table {
+            let letter = key.get_ref().as_ref();
+            let slot = match letter {
+                "A" => 0,
+                "B" => 1,
+                "C" => 2,
+                "D" => {
+                    self.report(key.span(), &place, "grade \"D\" takes no bound: it is every fit score below C");
+                    continue;
+                }
+                _ => {
+                    let message = format!("unknown grade \"{letter}\" (expected one of: A, B, C)");
+                    self.report(key.span(), &place, message);
+                    continue;
+                }
+            };
+            let what = format!("`{letter}`");
+            bounds[slot] = match self.integer(&what, value, &place) {
+                Some(bound) if (0..=100).contains(&bound) => GradeBound::Given(bound, value.span()),
+                Some(_) => {
+                    let found = self.source(value.span());
+                    self.report(value.span(), &place, format!("{what} must be between 0 and 100, found {found}"));
+                    GradeBound::Invalid
+                }
+                None => GradeBound::Invalid,
+            };
+        }
+        // A partial section keeps the defaults for the other grades, so the
+        // order is checked against them too: `C = 60` alone is above B's 50.
+        let letters = ["A", "B", "C"];
+        for upper in 0..2 {
+            let lower = upper + 1;
+            let (Some(upper_bound), Some(lower_bound)) = (bounds[upper].value(), bounds[lower].value()) else {
+                continue;
+            };
+            if lower_bound <= upper_bound {
+                continue;
+            }
+            let span = match (&bounds[lower], &bounds[upper]) {
+                (GradeBound::Given(_, span), _) | (_, GradeBound::Given(_, span)) => span.clone(),
+                _ => item.span(),
+            };
+            let message = format!(
+                "grade bounds must not increase from A to C, but {} = {lower_bound}{} is above {} = {upper_bound}{}",
+                letters[lower],
+                bounds[lower].default_note(),
+                letters[upper],
+                bounds[upper].default_note(),
+            );
+            self.report(span, &place, message);
+        }
+        GradeBounds {
+            a: bounds[0].value().unwrap_or(defaults.a),
+            b: bounds[1].value().unwrap_or(defaults.b),
+            c: bounds[2].value().unwrap_or(defaults.c),
+        }
+    }
+
+    /// Reads a rule's or persona's `id` and records it for the duplicate
+    /// check. Returns the id when it is usable, with the place that later
+    /// problems in the same table are reported at.
+    fn identify(
+        &mut self,
+        table: &DeTable<'_>,
+        table_span: Range<usize>,
+        unnamed: String,
+        place_of: impl Fn(&str) -> Place,
+    ) -> (Option<String>, Place) {
+        let unnamed = Place::Labelled(unnamed);
+        let Some(item) = table.get("id") else {
+            self.report_missing(table_span, "id", &unnamed);
+            return (None, unnamed);
+        };
+        let Some(id) = self.non_empty_string("`id`", item, &unnamed) else {
+            return (None, unnamed);
+        };
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-');
+        if !id.chars().all(allowed) {
+            let message = format!("id \"{}\" may only contain letters, digits and _ . : -", id.escape_debug());
+            self.report(item.span(), &unnamed, message);
+            return (None, unnamed);
+        }
+        let place = place_of(&id);
+        self.ids.push(DefinedId { id: id.clone(), offset: item.span().start, place: place.clone() });
+        (Some(id), place)
+    }
+
+    fn engagement_rule(&mut self, number: usize, item: &Item<'_>, decay_half_life: Option<f64>) -> Option<EngagementRule> {
+        let label = format!("engagement rule #{number}");
+        let Some(table) = self.table("each [[engagement]] rule", item, &Place::Labelled(label.clone())) else {
+            return None;
+        };
+        let (id, place) = self.identify(table, item.span(), label, |id| Place::Rule(id.to_string()));
+        self.report_unknown_keys(table, &ENGAGEMENT_KEYS, &place);
+        let selector = self.selector(table, item.span(), &place);
+        let conditions = match table.get_key_value("where") {
+            Some((key, _)) if matches!(selector, Some(Selector::Visit)) => {
+                self.report(key.span(), &place, "`where` does not apply to type = \"visit\"");
+                None
+            }
+            Some((_, value)) => self.where_conditions(value, &place),
+            None => Some(Vec::new()),
+        };
+        let points = match table.get("points") {
+            Some(value) => self.number("`points`", value, &place, NumberRange::Any),
+            None => {
+                self.report_missing(item.span(), "points", &place);
+                None
+            }
+        };
+        let max_points = self.optional_number(table, "max_points", &place, NumberRange::AboveZero);
+        let within_days = self.optional_number(table, "within_days", &place, NumberRange::AboveZero);
+        let own_half_life = self.optional_number(table, "half_life_days", &place, NumberRange::ZeroOrMore);
+        Some(EngagementRule {
+            id: id?,
+            selector: selector?,
+            conditions: conditions?,
+            points: points?,
+            max_points: max_points?,
+            within_days: within_days?,
+            // The rule's own half-life wins, even when it is 0 (no decay).
+            half_life_days: own_half_life?.or(decay_half_life).filter(|days| *days > 0.0),
+        })
+    }
+
+    /// `Some(None)` when the key is absent, `None` when it is present but wrong.
+    fn optional_number(&mut self, table: &DeTable<'_>, key: &str, place: &Place, range: NumberRange) -> Option<Option<f64>> {
+        match table.get(key) {
+            Some(item) => self.number(&format!("`{key}`"), item, place, range).map(Some),
+            None => Some(None),
+        }
+    }
+
+    fn selector(&mut self, table: &DeTable<'_>, table_span: Range<usize>, place: &Place) -> Option<Selector> {
+        let Some(type_item) = table.get("type") else {
+            let message = format!("missing required key \"type\" (one of: {})", ENGAGEMENT_TYPES.join(", "));
+            self.report(table_span, place, message);
+            return None;
+        };
+        let kind = self.string("`type`", type_item, place)?;
+        let event = table.get_key_value("event");
+        let path = table.get_key_value("path");
+        let path_prefix = table.get_key_value("path_prefix");
+        // Keys that do not fit the type are reported, but only once the type
+        // itself is known: with a misspelt type they would just be noise.
+        match kind.as_str() {
+            "track" => {
+                for (key, _) in path.into_iter().chain(path_prefix) {
+                    let message = format!("`{}` does not apply to type = \"track\" (only to page and screen)", key.get_ref());
+                    self.report(key.span(), place, message);
+                }
+                let Some((_, event)) = event else {
+                    self.report_missing(table_span, "event", place);
+                    return None;
+                };
+                let event = self.non_empty_string("`event`", event, place)?;
+                Some(Selector::Track { event })
+            }
+            "page" | "screen" | "visit" => {
+                if let Some((key, _)) = event {
+                    let message = format!("`event` does not apply to type = \"{kind}\" (only to track)");
+                    self.report(key.span(), place, message);
+                }
+                if kind == "visit" {
+                    for (key, _) in path.into_iter().chain(path_prefix) {
+                        let message = format!("`{}` does not apply to type = \"visit\" (only to page and screen)", key.get_ref());
+                        self.report(key.span(), place, message);
+                    }
+                    return Some(Selector::Visit);
+                }
+                let path = match (path, path_prefix) {
+                    (Some(_), Some((key, _))) => {
+                        self.report(key.span(), place, "use either `path` or `path_prefix`, not both");
+                        None
+                    }
+                    (Some((_, exact)), None) => self.non_empty_string("`path`", exact, place).map(PathMatch::Exact),
+                    (None, Some((_, prefix))) => {
+                        self.non_empty_string("`path_prefix`", prefix, place).map(PathMatch::Prefix)
+                    }
+                    (None, None) => Some(PathMatch::Any),
+                }?;
+                Some(if kind == "page" { Selector::Page { path } } else { Selector::Screen { path } })
+            }
+            _ => {
+                let message = format!("unknown type \"{kind}\" (expected one of: {})", ENGAGEMENT_TYPES.join(", "));
+                self.report(type_item.span(), place, message);
+                None
+            }
+        }
+    }
+
+    fn where_conditions(&mut self, item: &Item<'_>, place: &Place) -> Option<Vec<Condition>> {
+        let DeValue::Array(items) = item.get_ref() else {
+            self.report_wrong_type("`where`", "an array of conditions", item, place);
+            return None;
+        };
+        // Every condition is read before the results are combined, so that
+        // the problems of all of them are reported.
+        let conditions: Vec<Option<Condition>> = items
+            .iter()
+            .map(|item| match item.get_ref() {
+                DeValue::Table(table) => self.condition(table, item.span(), "property", &[], place),
+                _ => {
+                    let expected = "a table such as { property = \"plan\", equals = \"pro\" }";
+                    self.report_wrong_type("each condition in `where`", expected, item, place);
+                    None
+                }
+            })
+            .collect();
+        conditions.into_iter().collect()
+    }
+
+    /// A condition: the field named by `field_key` (`property` or `trait`)
+    /// and one or more operators. `other_keys` are the table's keys that are
+    /// neither, read by the caller.
+    fn condition(
+        &mut self,
+        table: &DeTable<'_>,
+        table_span: Range<usize>,
+        field_key: &str,
+        other_keys: &[&str],
+        place: &Place,
+    ) -> Option<Condition> {
+        let field = match table.get(field_key) {
+            Some(item) => self.non_empty_string(&format!("`{field_key}`"), item, place),
+            None => {
+                self.report_missing(table_span.clone(), field_key, place);
+                None
+            }
+        };
+        // Operators are kept in the order they were written, which is the
+        // order a summary shows them in.
+        let mut entries: Vec<(&Key<'_>, &Item<'_>)> = table
+            .iter()
+            .filter(|(key, _)| {
+                let key = key.get_ref().as_ref();
+                key != field_key && !other_keys.contains(&key)
+            })
+            .collect();
+        entries.sort_by_key(|(key, _)| key.span().start);
+        if entries.is_empty() {
+            let message = format!("condition has no operator (use one of: {})", OPERATOR_NAMES.join(", "));
+            self.report(table_span, place, message);
+            return None;
+        }
+        let operators: Vec<Option<Operator>> = entries
+            .into_iter()
+            .map(|(key, item)| self.operator(key, item, field_key, other_keys, place))
+            .collect();
+        let operators = operators.into_iter().collect::<Option<Vec<_>>>()?;
+        Some(Condition { field: field?, operators })
+    }
+
+    fn operator(
+        &mut self,
+        key: &Key<'_>,
+        item: &Item<'_>,
+        field_key: &str,
+        other_keys: &[&str],
+        place: &Place,
+    ) -> Option<Operator> {
+        let name = key.get_ref().as_ref();
+        let what = format!("`{name}`");
+        match name {
+            "equals" => self.operand(&what, item, place).map(Operator::Equals),
+            "not_equals" => self.operand(&what, item, place).map(Operator::NotEquals),
+            "contains" => self.operand(&what, item, place).map(Operator::Contains),
+            "in" => self.operand_list(&what, item, place).map(Operator::In),
+            "contains_any" => self.operand_list(&what, item, place).map(Operator::ContainsAny),
+            "gte" => self.number(&what, item, place, NumberRange::Any).map(Operator::Gte),
+            "gt" => self.number(&what, item, place, NumberRange::Any).map(Operator::Gt),
+            "lte" => self.number(&what, item, place, NumberRange::Any).map(Operator::Lte),
+            "lt" => self.number(&what, item, place, NumberRange::Any).map(Operator::Lt),
+            "between" => self.between(item, place),
+            "starts_with" => self.string(&what, item, place).map(Operator::StartsWith),
+            "exists" => self.boolean(&what, item, place).map(Operator::Exists),
+            "min_length" => {
+                let length = self.integer(&what, item, place)?;
+                let length = u64::try_from(length).ok();
+                if length.is_none() {
+                    let found = self.source(item.span());
+                    self.report(item.span(), place, format!("{what} must be 0 or more, found {found}"));
+                }
+                length.map(Operator::MinLength)
+            }
+            _ => {
+                let keys: Vec<&str> = std::iter::once(field_key).chain(other_keys.iter().copied()).collect();
+                let message = format!(
+                    "unknown operator \"{name}\" (expected one of: {}; other keys: {})",
+                    OPERATOR_NAMES.join(", "),
+                    keys.join(", "),
+                );
+                self.report(key.span(), place, message);
+                None
+            }
+        }
+    }
+
+    fn operand(&mut self, what: &str, item: &Item<'_>, place: &Place) -> Option<Operand> {
+        match item.get_ref() {
+            DeValue::String(text) => Some(Operand::Text(text.to_string())),
+            DeValue::Boolean(flag) => Some(Operand::Bool(*flag)),
+            DeValue::Integer(_) | DeValue::Float(_) => self.number(what, item, place, NumberRange::Any).map(Operand::Number),
+            _ => {
+                self.report_wrong_type(what, "a string, number or boolean", item, place);
+                None
+            }
+        }
+    }
+
+    fn operand_list(&mut self, what: &str, item: &Item<'_>, place: &Place) -> Option<Vec<Operand>> {
+        let DeValue::Array(items) = item.get_ref() else {
+            self.report_wrong_type(what, "an array of strings, numbers or booleans", item, place);
+            return None;
+        };
+        if items.is_empty() {
+            self.report(item.span(), place, format!("{what} needs at least one value"));
+            return None;
+        }
+        let element = format!("each value of {what}");
+        let operands: Vec<Option<Operand>> = items.iter().map(|item| self.operand(&element, item, place)).collect();
+        operands.into_iter().collect()
+    }
+
+    fn between(&mut self, item: &Item<'_>, place: &Place) -> Option<Operator> {
+        let expected = "a pair of numbers [low, high]";
+        let DeValue::Array(items) = item.get_ref() else {
+            self.report_wrong_type("`between`", expected, item, place);
+            return None;
+        };
+        let [low_item, high_item] = items.as_ref() else {
+            let message = format!("`between` must be {expected}, found {} values", items.len());
+            self.report(item.span(), place, message);
+            return None;
+        };
+        let low = self.number("the low bound of `between`", low_item, place, NumberRange::Any);
+        let high = self.number("the high bound of `between`", high_item, place, NumberRange::Any);
+        let (low, high) = low.zip(high)?;
+        if low > high {
+            let found = self.source(item.span());
+            self.report(item.span(), place, format!("`between` must list the low bound first, found {found}"));
+            return None;
+        }
+        Some(Operator::Between(low, high))
+    }
+
+    fn persona(&mut self, number: usize, item: &Item<'_>, default_fit_line: Option<usize>) -> Option<Persona> {
+        let label = format!("persona #{number}");
+        let Some(table) = self.table("each [[persona]]", item, &Place::Labelled(label.clone())) else {
+            return None;
+        };
+        let (id, place) = self.identify(table, item.span(), label, |id| Place::Labelled(format!("persona \"{id}\"")));
+        if let (Some("default"), Some(line), Some(id_item)) = (id.as_deref(), default_fit_line, table.get("id")) {
+            let message = format!("the id \"default\" is taken by the top-level [[fit]] rules (line {line})");
+            self.report(id_item.span(), &place, message);
+        }
+        self.report_unknown_keys(table, &PERSONA_KEYS, &place);
+        let description = match table.get("description") {
+            Some(value) => self.string("`description`", value, &place).map(Some),
+            None => Some(None),
+        };
+        let fit_items = table.get("fit").map_or(&[][..], |fit| match fit.get_ref() {
+            DeValue::Array(items) => items,
+            _ => {
+                self.report_wrong_type("`fit`", "an array of tables (one [[persona.fit]] section each)", fit, &place);
+                &[]
+            }
+        });
+        let persona_name = match &id {
+            Some(id) => format!("persona \"{id}\""),
+            None => format!("persona #{number}"),
+        };
+        let fit: Vec<Option<FitRule>> = fit_items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| self.fit_rule(format!("fit rule #{} of {persona_name}", index + 1), item))
+            .collect();
+        Some(Persona { id: id?, description: description?, fit: fit.into_iter().collect::<Option<_>>()? })
+    }
+
+    fn fit_rule(&mut self, label: String, item: &Item<'_>) -> Option<FitRule> {
+        let Some(table) = self.table("each fit rule", item, &Place::Labelled(label.clone())) else {
+            return None;
+        };
+        let (id, place) = self.identify(table, item.span(), label, |id| Place::Rule(id.to_string()));
+        let condition = self.condition(table, item.span(), "trait", &FIT_RULE_KEYS, &place);
+        let points = match table.get("points") {
+            Some(value) => self.integer("`points`", value, &place),
+            None => {
+                self.report_missing(item.span(), "points", &place);
+                None
+            }
+        };
+        Some(FitRule { id: id?, condition: condition?, points: points? })
+    }
+}
+
+const DEFAULT_RECYCLE_DAYS: f64 = 90.0;
+
+/// One grade's lower bound while `[grades]` is read.
+enum GradeBound {
+    Default(i64),
+    Given(i64, Range<usize>),
+    /// Given but unusable (already reported), so left out of the order check.
+    Invalid,
+}
+
+impl GradeBound {
+    fn value(&self) -> Option<i64> {
+        match self {
+            GradeBound::Default(bound) | GradeBound::Given(bound, _) => Some(*bound),
+            GradeBound::Invalid => None,
+        }
+    }
+
+    fn default_note(&self) -> &'static str {
+        match self {
+            GradeBound::Default(_) => " (the default)",
+            _ => "",
+        }
+    }
+}
+
+fn with_article(type_name: &str) -> String {
+    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {type_name}")
+}
+
+// The summary.
+
+pub(super) fn summary(model: &Model) -> String {
+    let mut out = String::new();
+    let grades = &model.grades;
+    // Writing to a `String` cannot fail, so the `fmt::Result`s are dropped.
+    let _ = writeln!(out, "model   {}", model.name);
+    let _ = writeln!(
+        out,
+        "MQL     engagement >= {} and grade {} or better; a rejected lead may qualify again after {} days",
+        model.mql.engagement_threshold, model.mql.min_grade, model.recycle_days,
+    );
+    let _ = writeln!(out, "grades  A >= {}, B >= {}, C >= {}, D below {}", grades.a, grades.b, grades.c, grades.c);
+
+    let _ = writeln!(out, "\nengagement rules ({})", model.engagement.len());
+    let rows: Vec<Vec<String>> = model
+        .engagement
+        .iter()
+        .map(|rule| {
+            let conditions = if rule.conditions.is_empty() {
+                "-".to_string()
+            } else {
+                rule.conditions.iter().map(describe_condition).collect::<Vec<_>>().join("; ")
+            };
+            vec![
+                rule.id.clone(),
+                describe_selector(&rule.selector),
+                conditions,
+                rule.points.to_string(),
+                rule.max_points.map_or("-".to_string(), |cap| cap.to_string()),
+                rule.within_days.map_or("-".to_string(), |days| format!("{days}d")),
+                rule.half_life_days.map_or("none".to_string(), |days| format!("{days}d")),
+            ]
+        })
+        .collect();
+    write_columns(
+        &mut out,
+        &[
+            ("id", Align::Left),
+            ("selector", Align::Left),
+            ("conditions", Align::Left),
+            ("points", Align::Right),
+            ("cap", Align::Right),
+            ("within", Align::Right),
+            ("half-life", Align::Right),
+        ],
+        &rows,
+    );
+
+    for persona in &model.personas {
+        let _ = write!(out, "\npersona {}", persona.id);
+        if let Some(description) = &persona.description {
+            let _ = write!(out, ": {description}");
+        }
+        out.push('\n');
+        if persona.fit.is_empty() {
+            out.push_str("  (no fit rules)\n");
+            continue;
+        }
+        let rows: Vec<Vec<String>> = persona
+            .fit
+            .iter()
+            .map(|rule| vec![rule.id.clone(), describe_condition(&rule.condition), rule.points.to_string()])
+            .collect();
+        write_columns(&mut out, &[("id", Align::Left), ("condition", Align::Left), ("points", Align::Right)], &rows);
+    }
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Writes a header and rows as columns padded to their widest cell.
+fn write_columns(out: &mut String, columns: &[(&str, Align)], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(index, (header, _))| {
+            rows.iter()
+                .filter_map(|row| row.get(index))
+                .map(|cell| cell.chars().count())
+                .chain([header.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let headers: Vec<String> = columns.iter().map(|(header, _)| header.to_string()).collect();
+    for row in std::iter::once(&headers).chain(rows) {
+        let mut line = String::from(" ");
+        for ((cell, (_, align)), width) in row.iter().zip(columns).zip(&widths) {
+            let _ = match align {
+                Align::Left => write!(line, " {cell:<width$}"),
+                Align::Right => write!(line, " {cell:>width$}"),
+            };
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}
+
+fn describe_selector(selector: &Selector) -> String {
+    let path = |path: &PathMatch| match path {
+        PathMatch::Any => String::new(),
+        PathMatch::Exact(exact) => format!(" {exact}"),
+        PathMatch::Prefix(prefix) => format!(" {prefix}*"),
+    };
+    match selector {
+        Selector::Track { event } => format!("track \"{event}\""),
+        Selector::Page { path: page } => format!("page{}", path(page)),
+        Selector::Screen { path: screen } => format!("screen{}", path(screen)),
+        Selector::Visit => "visit".to_string(),
+    }
+}
+
+fn describe_condition(condition: &Condition) -> String {
+    let operand = |operand: &Operand| match operand {
+        Operand::Number(number) => number.to_string(),
+        Operand::Text(text) => format!("{text:?}"),
+        Operand::Bool(flag) => flag.to_string(),
+    };
+    let list = |operands: &[Operand]| operands.iter().map(operand).collect::<Vec<_>>().join(", ");
+    let operators: Vec<String> = condition
+        .operators
+        .iter()
+        .map(|operator| match operator {
+            Operator::Equals(value) => format!("= {}", operand(value)),
+            Operator::NotEquals(value) => format!("!= {}", operand(value)),
+            Operator::In(values) => format!("in [{}]", list(values)),
+            Operator::Gte(bound) => format!(">= {bound}"),
+            Operator::Gt(bound) => format!("> {bound}"),
+            Operator::Lte(bound) => format!("<= {bound}"),
+            Operator::Lt(bound) => format!("< {bound}"),
+            Operator::Between(low, high) => format!("between {low} and {high}"),
+            Operator::Contains(value) => format!("contains {}", operand(value)),
+            Operator::ContainsAny(values) => format!("contains any of [{}]", list(values)),
+            Operator::StartsWith(prefix) => format!("starts with {prefix:?}"),
+            Operator::Exists(true) => "exists".to_string(),
+            Operator::Exists(false) => "is absent".to_string(),
+            Operator::MinLength(length) => format!("has length >= {length}"),
+        })
+        .collect();
+    format!("{} {}", condition.field, operators.join(" and "))
+}
