@@ -126,6 +126,22 @@ impl Identities {
         }
     }
 
+    /// Every lead's linked anonymousIds and merged userIds, sorted by name id.
+    pub fn members_by_lead(&self) -> FxHashMap<NameId, (Vec<NameId>, Vec<NameId>)> {
+        let mut members: FxHashMap<NameId, (Vec<NameId>, Vec<NameId>)> = FxHashMap::default();
+        for (&anonymous, &user) in &self.linked_to {
+            members.entry(self.surviving(user)).or_default().0.push(anonymous);
+        }
+        for &merged in self.merged_into.keys() {
+            members.entry(self.surviving(merged)).or_default().1.push(merged);
+        }
+        for (anonymous, merged) in members.values_mut() {
+            anonymous.sort_unstable();
+            merged.sort_unstable();
+        }
+        members
+    }
+
     /// The anonymousIds that count for a lead, sorted by name id.
     pub fn anonymous_ids_of(&self, lead: NameId) -> Vec<NameId> {
         let mut ids: Vec<NameId> = self

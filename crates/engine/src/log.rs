@@ -325,11 +325,61 @@ impl EventLog {
     }
 }
 
-/// Counts what went into a log, for summaries.
+/// What appending a run of lines did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LoadSummary {
+pub struct AppendSummary {
     pub accepted: u64,
     pub duplicates: u64,
-    pub rejected: u64,
+    /// The messages that were not valid, in line order.
+    pub rejections: Vec<Rejection>,
+}
+
+impl AppendSummary {
+    pub fn add(&mut self, other: AppendSummary) {
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+        self.rejections.extend(other.rejections);
+    }
+}
+
+impl EventLog {
+    /// Parses and prepares consecutive NDJSON lines on every core, then
+    /// appends them in order. `first_line_number` is the 1-based number of
+    /// `lines[0]`; bytes that are not UTF-8 reject their line only.
+    pub fn append_lines(&mut self, lines: &[&[u8]], first_line_number: u64, received: EventTime) -> AppendSummary {
+        use rayon::prelude::*;
+        let model = Arc::clone(&self.model);
+        let keep = self.keep;
+        // Small runs are not worth a thread hand-off.
+        let minimum_run = 256;
+        let prepared: Vec<Vec<Result<PreparedMessage<'_>, Rejection>>> = lines
+            .par_iter()
+            .with_min_len(minimum_run)
+            .enumerate()
+            .map(|(offset, bytes)| {
+                let line_number = first_line_number + offset as u64;
+                match std::str::from_utf8(bytes) {
+                    Ok(line) => prepare_line(line, line_number, &model, keep, received),
+                    Err(error) => vec![Err(Rejection {
+                        line: line_number,
+                        batch_index: None,
+                        field: None,
+                        reason: format!("not valid UTF-8 (at byte {})", error.valid_up_to()),
+                    })],
+                }
+            })
+            .collect();
+        let mut summary = AppendSummary::default();
+        for result in prepared.into_iter().flatten() {
+            match result {
+                Ok(message) => match self.append(message) {
+                    Appended::Accepted => summary.accepted += 1,
+                    Appended::Duplicate => summary.duplicates += 1,
+                },
+                Err(rejection) => summary.rejections.push(rejection),
+            }
+        }
+        summary
+    }
 }
 

@@ -384,3 +384,57 @@ pub(crate) fn tidy(value: f64) -> f64 {
     if rounded == 0.0 { 0.0 } else { rounded }
 }
 
+
+/// A lead's scores with its profile: merged traits and linked identities.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeadProfile {
+    pub score: LeadScore,
+    /// The merged traits as of the evaluation time (every trait the log
+    /// kept; all of them with [`crate::log::Keep::Everything`]).
+    pub traits: serde_json::Map<String, Value>,
+    /// The anonymousIds that count for this lead.
+    pub anonymous_ids: Vec<String>,
+    /// The userIds merged into this lead.
+    pub merged_user_ids: Vec<String>,
+    /// First-touch channel: the campaign source of the lead's earliest event that has one.
+    pub channel: Option<String>,
+}
+
+/// Scores and profiles the leads of a log, sorted by lead id. With `only`,
+/// just the leads (and anonymous visitors) whose ids it names.
+pub fn profile_log(log: &EventLog, as_of: EventTime, only: Option<&[String]>) -> Vec<LeadProfile> {
+    let identities = Identities::resolve(log, as_of);
+    let timelines = Timelines::build(log, &identities, as_of);
+    let members = identities.members_by_lead();
+    let names = |ids: &[crate::log::NameId]| ids.iter().map(|&id| log.name(id).to_owned()).collect::<Vec<_>>();
+    let mut leads = timelines.leads();
+    if let Some(only) = only {
+        leads.retain(|(lead, _)| only.contains(&lead.lead_id(log)));
+    }
+    let mut profiles: Vec<LeadProfile> = leads
+        .into_par_iter()
+        .map(|(lead, events)| {
+            let history = LeadHistory::new(log, lead, events);
+            let traits = history
+                .traits_at(as_of)
+                .into_iter()
+                .map(|(key, value)| (log.trait_name(key).to_owned(), value.clone()))
+                .collect();
+            let channel = history
+                .events
+                .iter()
+                .find_map(|&index| history.event(index).channel())
+                .map(|name| log.name(name).to_owned());
+            let (anonymous_ids, merged_user_ids) = match lead {
+                LeadKey::User(user) => members
+                    .get(&user)
+                    .map(|(anonymous, merged)| (names(anonymous), names(merged)))
+                    .unwrap_or_default(),
+                LeadKey::Anonymous(_) => (Vec::new(), Vec::new()),
+            };
+            LeadProfile { score: history.score(as_of), traits, anonymous_ids, merged_user_ids, channel }
+        })
+        .collect();
+    profiles.par_sort_unstable_by(|a, b| a.score.lead_id.cmp(&b.score.lead_id));
+    profiles
+}

@@ -388,24 +388,24 @@ impl<'t> Checker<'t> {
         };
         self.report_unknown_keys(table, &MQL_KEYS, &place);
         let threshold = match table.get("engagement_threshold") {
-            Some(item) => self.number("`engagement_threshold`", item, &place, NumberRange::Any),
+            Some(value) => self.number("`engagement_threshold`", value, &place, NumberRange::Any),
             None => {
                 self.report(item.span(), &place, "missing required key \"engagement_threshold\" in [mql]");
                 None
             }
         };
         let min_grade = match table.get("min_grade") {
-            Some(item) => self.string("`min_grade`", item, &place).and_then(|text| {
+            Some(value) => self.string("`min_grade`", value, &place).and_then(|text| {
                 let grade = Grade::parse(&text);
                 if grade.is_none() {
-                    self.report(item.span(), &place, format!("grade \"{text}\" does not exist (use A, B, C or D)"));
+                    self.report(value.span(), &place, format!("grade \"{text}\" does not exist (use A, B, C or D)"));
                 }
                 grade
             }),
             None => Some(Grade::D),
         };
         let recycle_days = match table.get("recycle_days") {
-            Some(item) => self.number("`recycle_days`", item, &place, NumberRange::ZeroOrMore),
+            Some(value) => self.number("`recycle_days`", value, &place, NumberRange::ZeroOrMore),
             None => Some(DEFAULT_RECYCLE_DAYS),
         };
         let mql = threshold
@@ -529,9 +529,7 @@ impl<'t> Checker<'t> {
 
     fn engagement_rule(&mut self, number: usize, item: &Item<'_>, decay_half_life: Option<f64>) -> Option<EngagementRule> {
         let label = format!("engagement rule #{number}");
-        let Some(table) = self.table("each [[engagement]] rule", item, &Place::Labelled(label.clone())) else {
-            return None;
-        };
+        let table = self.table("each [[engagement]] rule", item, &Place::Labelled(label.clone()))?;
         let (id, place) = self.identify(table, item.span(), label, |id| Place::Rule(id.to_string()));
         self.report_unknown_keys(table, &ENGAGEMENT_KEYS, &place);
         let selector = self.selector(table, item.span(), &place);
@@ -788,9 +786,7 @@ impl<'t> Checker<'t> {
 
     fn persona(&mut self, number: usize, item: &Item<'_>, default_fit_line: Option<usize>) -> Option<Persona> {
         let label = format!("persona #{number}");
-        let Some(table) = self.table("each [[persona]]", item, &Place::Labelled(label.clone())) else {
-            return None;
-        };
+        let table = self.table("each [[persona]]", item, &Place::Labelled(label.clone()))?;
         let (id, place) = self.identify(table, item.span(), label, |id| Place::Labelled(format!("persona \"{id}\"")));
         if let (Some("default"), Some(line), Some(id_item)) = (id.as_deref(), default_fit_line, table.get("id")) {
             let message = format!("the id \"default\" is taken by the top-level [[fit]] rules (line {line})");
@@ -821,9 +817,7 @@ impl<'t> Checker<'t> {
     }
 
     fn fit_rule(&mut self, label: String, item: &Item<'_>) -> Option<FitRule> {
-        let Some(table) = self.table("each fit rule", item, &Place::Labelled(label.clone())) else {
-            return None;
-        };
+        let table = self.table("each fit rule", item, &Place::Labelled(label.clone()))?;
         let (id, place) = self.identify(table, item.span(), label, |id| Place::Rule(id.to_string()));
         let condition = self.condition(table, item.span(), "trait", &FIT_RULE_KEYS, &place);
         let points = match table.get("points") {
@@ -1013,4 +1007,374 @@ fn describe_condition(condition: &Condition) -> String {
         })
         .collect();
     format!("{} {}", condition.field, operators.join(" and "))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The example model of spec section 4, verbatim.
+    const FINE_JEWELRY: &str = include_str!("../../tests/models/fine-jewelry.toml");
+
+    /// The `[mql]` section that most cases need; it takes lines 1 and 2.
+    const MQL: &str = "[mql]\nengagement_threshold = 1\n";
+
+    /// One row per model file: the file, and the errors it must be rejected
+    /// with, in order, as (line, part of the message, rule id). An empty list
+    /// means the file must be accepted.
+    fn check(cases: &[(&str, &[(usize, &str, Option<&str>)])]) {
+        for (text, expected) in cases {
+            let errors = match parse_model(text) {
+                Ok(_) => Vec::new(),
+                Err(ModelErrors(errors)) => errors,
+            };
+            let shown: Vec<String> = errors.iter().map(|error| format!("{error}  [rule_id: {:?}]", error.rule_id)).collect();
+            assert_eq!(errors.len(), expected.len(), "model:\n{text}\nerrors: {shown:#?}");
+            for (error, (line, message, rule_id)) in errors.iter().zip(expected.iter()) {
+                assert!(
+                    error.line == *line && error.message.contains(message) && error.rule_id.as_deref() == *rule_id,
+                    "expected line {line}, {message:?}, rule id {rule_id:?}\nmodel:\n{text}\nerrors: {shown:#?}",
+                );
+            }
+        }
+    }
+
+    fn with_mql(rest: &str) -> String {
+        format!("{MQL}{rest}")
+    }
+
+    #[test]
+    fn valid_models_are_accepted() {
+        check(&[
+            (FINE_JEWELRY, &[]),
+            (MQL, &[]),
+            (
+                r#"name = "hex, underscores and every operand type"
+[mql]
+engagement_threshold = 1_000
+min_grade = "A"
+recycle_days = 0
+[grades]
+A = 0x50
+[[engagement]]
+id = "screen.home:v2_x"
+type = "screen"
+path = "home"
+points = -2.5
+where = [
+  { property = "plan", in = ["pro", 3, true], not_equals = 2.5 },
+  { property = "seats", min_length = 0, exists = true, contains = "x", starts_with = "a" },
+  { property = "size", gt = 1, lt = 9, gte = 1.5, lte = 8, between = [-1, -1], equals = false },
+]
+[[fit]]
+id = "big"
+trait = "employees"
+gt = 1e3
+points = -10
+[[persona]]
+id = "no-fit-rules"
+"#,
+                &[],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn top_level_keys_and_sections_are_checked() {
+        check(&[
+            ("", &[(1, "missing required table [mql]", None)]),
+            (
+                "nmae = \"x\"\n[mql]\nengagement_threshold = 1\n",
+                &[(1, "unknown key \"nmae\" (expected one of: name, mql, decay, grades, engagement, persona, fit)", None)],
+            ),
+            ("name = 3\n[mql]\nengagement_threshold = 1\n", &[(1, "`name` must be a string, found an integer", None)]),
+            ("name = \"\"\n[mql]\nengagement_threshold = 1\n", &[(1, "`name` must not be empty", None)]),
+            ("mql = 5\n", &[(1, "`mql` must be a table, found an integer", None)]),
+            (
+                &with_mql("[engagement]\nid = \"x\"\n"),
+                &[(3, "`engagement` must be an array of tables (one [[engagement]] section each), found a table", None)],
+            ),
+            ("fit = 3\n[mql]\nengagement_threshold = 1\n", &[(1, "`fit` must be an array of tables", None)]),
+            (
+                &with_mql("[decay]\nhalf_life_days = -3\nhalf_life = 2\n"),
+                &[(4, "`half_life_days` must be 0 or more, found -3", None), (5, "unknown key \"half_life\"", None)],
+            ),
+            (&with_mql("[decay]\n"), &[(3, "missing required key \"half_life_days\" in [decay]", None)]),
+            (&with_mql("[decay]\nhalf_life_days = 1979-05-27\n"), &[(4, "`half_life_days` must be a number, found a datetime", None)]),
+        ]);
+    }
+
+    #[test]
+    fn mql_section_is_checked() {
+        check(&[
+            ("[mql]\nmin_grade = \"B\"\n", &[(1, "missing required key \"engagement_threshold\" in [mql]", None)]),
+            ("[mql]\nengagement_threshold = \"60\"\n", &[(2, "`engagement_threshold` must be a number, found a string", None)]),
+            (&with_mql("min_grade = \"E\"\n"), &[(3, "grade \"E\" does not exist (use A, B, C or D)", None)]),
+            (&with_mql("min_grade = \"b\"\n"), &[(3, "grade \"b\" does not exist (use A, B, C or D)", None)]),
+            (&with_mql("min_grade = 2\n"), &[(3, "`min_grade` must be a string, found an integer", None)]),
+            (&with_mql("recycle_days = -1\n"), &[(3, "`recycle_days` must be 0 or more, found -1", None)]),
+            ("[mql]\nengagement_threshold = nan\n", &[(2, "`engagement_threshold` must be a finite number, found nan", None)]),
+            (
+                &with_mql("threshold = 3\n"),
+                &[(3, "unknown key \"threshold\" (expected one of: engagement_threshold, min_grade, recycle_days)", None)],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn grade_bounds_are_checked() {
+        check(&[
+            (
+                &with_mql("[grades]\nA = 120\nB = 50.5\nC = -1\n"),
+                &[
+                    (4, "`A` must be between 0 and 100, found 120", None),
+                    (5, "`B` must be an integer, found a float", None),
+                    (6, "`C` must be between 0 and 100, found -1", None),
+                ],
+            ),
+            (
+                &with_mql("[grades]\nE = 10\nD = 5\n"),
+                &[(4, "unknown grade \"E\" (expected one of: A, B, C)", None), (5, "grade \"D\" takes no bound", None)],
+            ),
+            (&with_mql("[grades]\nA = 40\nB = 60\n"), &[(5, "B = 60 is above A = 40", None)]),
+            // A partial section is checked against the defaults it keeps.
+            (&with_mql("[grades]\nC = 60\n"), &[(4, "C = 60 is above B = 50 (the default)", None)]),
+            (&with_mql("[grades]\nA = 30\n"), &[(4, "B = 50 (the default) is above A = 30", None)]),
+            (&with_mql("[grades]\nA = 50\nB = 50\nC = 50\n"), &[]),
+            ("grades = 3\n[mql]\nengagement_threshold = 1\n", &[(1, "`grades` must be a table, found an integer", None)]),
+        ]);
+    }
+
+    #[test]
+    fn engagement_rule_ids_and_types_are_checked() {
+        check(&[
+            (&with_mql("[[engagement]]\nid = \"a\"\npoints = 1\n"), &[(3, "missing required key \"type\"", Some("a"))]),
+            (
+                &with_mql("[[engagement]]\nid = \"a\"\ntype = \"click\"\npoints = 1\n"),
+                &[(5, "unknown type \"click\" (expected one of: track, page, screen, visit)", Some("a"))],
+            ),
+            (
+                &with_mql(
+                    r#"[[engagement]]
+type = "visit"
+points = 1
+[[engagement]]
+id = "b c"
+type = "visit"
+points = 1
+[[engagement]]
+id = ""
+type = "visit"
+pointz = 1
+[[engagement]]
+id = 7
+type = "visit"
+points = 1
+"#,
+                ),
+                &[
+                    (3, "engagement rule #1: missing required key \"id\"", None),
+                    (7, "engagement rule #2: id \"b c\" may only contain letters, digits and _ . : -", None),
+                    (10, "engagement rule #3: missing required key \"points\"", None),
+                    (11, "engagement rule #3: `id` must not be empty", None),
+                    (13, "engagement rule #3: unknown key \"pointz\"", None),
+                    (15, "engagement rule #4: `id` must be a string, found an integer", None),
+                ],
+            ),
+            ("engagement = [3]\n[mql]\nengagement_threshold = 1\n", &[(1, "engagement rule #1: each [[engagement]] rule must be a table", None)]),
+        ]);
+    }
+
+    #[test]
+    fn engagement_selectors_are_checked() {
+        check(&[(
+            &with_mql(
+                r#"[[engagement]]
+id = "t"
+type = "track"
+path = "/x"
+points = 1
+[[engagement]]
+id = "p"
+type = "page"
+event = "E"
+path = "/a"
+path_prefix = "/b"
+points = 1
+[[engagement]]
+id = "v"
+type = "visit"
+path_prefix = "/a"
+where = []
+points = 1
+[[engagement]]
+id = "e"
+type = "track"
+event = ""
+points = 1
+[[engagement]]
+id = "s"
+type = "screen"
+path = 3
+points = 1
+"#,
+            ),
+            &[
+                (3, "missing required key \"event\"", Some("t")),
+                (6, "`path` does not apply to type = \"track\"", Some("t")),
+                (11, "`event` does not apply to type = \"page\"", Some("p")),
+                (13, "use either `path` or `path_prefix`, not both", Some("p")),
+                (18, "`path_prefix` does not apply to type = \"visit\"", Some("v")),
+                (19, "`where` does not apply to type = \"visit\"", Some("v")),
+                (24, "`event` must not be empty", Some("e")),
+                (29, "`path` must be a string, found an integer", Some("s")),
+            ],
+        )]);
+    }
+
+    #[test]
+    fn engagement_numbers_are_checked() {
+        check(&[(
+            &with_mql(
+                r#"[[engagement]]
+id = "n"
+type = "visit"
+points = "5"
+max_points = 0
+within_days = -1
+half_life_days = -2
+[[engagement]]
+id = "m"
+type = "visit"
+points = inf
+[[engagement]]
+id = "d"
+type = "visit"
+points = 1979-05-27
+[[engagement]]
+id = "o"
+type = "visit"
+points = 99999999999999999999
+"#,
+            ),
+            &[
+                (6, "`points` must be a number, found a string", Some("n")),
+                (7, "`max_points` must be more than 0, found 0", Some("n")),
+                (8, "`within_days` must be more than 0, found -1", Some("n")),
+                (9, "`half_life_days` must be 0 or more, found -2", Some("n")),
+                (13, "`points` must be a finite number, found inf", Some("m")),
+                (17, "`points` must be a number, found a datetime", Some("d")),
+                (21, "`points` is too large, found 99999999999999999999", Some("o")),
+            ],
+        )]);
+    }
+
+    #[test]
+    fn where_conditions_and_their_operands_are_checked() {
+        check(&[
+            (
+                &with_mql(
+                    r#"[[engagement]]
+id = "w"
+type = "track"
+event = "E"
+points = 1
+where = [
+  { property = "a", greater = 3 },
+  { gte = 3 },
+  { property = "b" },
+  "c",
+  { property = 4, equals = [1] },
+  { property = "d", in = [] },
+  { property = "e", contains_any = ["x", {}] },
+  { property = "f", gte = "3", lt = true },
+  { property = "g", between = [1, 2, 3] },
+  { property = "h", between = [5, 1] },
+  { property = "i", between = ["a", 1] },
+  { property = "j", starts_with = 1, exists = "yes" },
+  { property = "k", min_length = -1 },
+  { property = "l", min_length = 1.5, not_equals = 1979-05-27 },
+]
+"#,
+                ),
+                &[
+                    (9, "unknown operator \"greater\" (expected one of: equals, not_equals, in, gte, gt, lte, lt, between, contains, contains_any, starts_with, exists, min_length; other keys: property)", Some("w")),
+                    (10, "missing required key \"property\"", Some("w")),
+                    (11, "condition has no operator (use one of: equals, ", Some("w")),
+                    (12, "each condition in `where` must be a table such as { property = \"plan\", equals = \"pro\" }, found a string", Some("w")),
+                    (13, "`property` must be a string, found an integer", Some("w")),
+                    (13, "`equals` must be a string, number or boolean, found an array", Some("w")),
+                    (14, "`in` needs at least one value", Some("w")),
+                    (15, "each value of `contains_any` must be a string, number or boolean, found a table", Some("w")),
+                    (16, "`gte` must be a number, found a string", Some("w")),
+                    (16, "`lt` must be a number, found a boolean", Some("w")),
+                    (17, "`between` must be a pair of numbers [low, high], found 3 values", Some("w")),
+                    (18, "`between` must list the low bound first, found [5, 1]", Some("w")),
+                    (19, "the low bound of `between` must be a number, found a string", Some("w")),
+                    (20, "`starts_with` must be a string, found an integer", Some("w")),
+                    (20, "`exists` must be true or false, found a string", Some("w")),
+                    (21, "`min_length` must be 0 or more, found -1", Some("w")),
+                    (22, "`min_length` must be an integer, found a float", Some("w")),
+                    (22, "`not_equals` must be a string, number or boolean, found a datetime", Some("w")),
+                ],
+            ),
+            (
+                &with_mql("[[engagement]]\nid = \"w\"\ntype = \"page\"\npoints = 1\nwhere = { property = \"a\", exists = true }\n"),
+                &[(7, "`where` must be an array of conditions, found a table", Some("w"))],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn personas_and_fit_rules_are_checked() {
+        check(&[
+            (
+                &with_mql(
+                    r#"[[persona]]
+description = 5
+colour = "red"
+[[persona.fit]]
+trait = "age"
+gte = 30
+points = 10
+[[persona]]
+id = "p"
+[[persona.fit]]
+id = "f"
+gte = 30
+points = 2.5
+pointz = 1
+[[persona.fit]]
+id = "g"
+trait = "age"
+points = 1
+[[persona.fit]]
+id = "h"
+trait = "age"
+equals = 1
+"#,
+                ),
+                &[
+                    (3, "persona #1: missing required key \"id\"", None),
+                    (4, "persona #1: `description` must be a string, found an integer", None),
+                    (5, "persona #1: unknown key \"colour\" (expected one of: id, description, fit)", None),
+                    (6, "fit rule #1 of persona #1: missing required key \"id\"", None),
+                    (12, "missing required key \"trait\"", Some("f")),
+                    (15, "`points` must be an integer, found a float", Some("f")),
+                    (16, "unknown operator \"pointz\"", Some("f")),
+                    (17, "condition has no operator", Some("g")),
+                    (21, "missing required key \"points\"", Some("h")),
+                ],
+            ),
+            (&with_mql("[[persona]]\nid = \"p\"\nfit = 3\n"), &[(5, "persona \"p\": `fit` must be an array of tables", None)]),
+            ("persona = [\"p\"]\n[mql]\nengagement_threshold = 1\n", &[(1, "persona #1: each [[persona]] must be a table, found a string", None)]),
+            (
+                &with_mql("[[fit]]\nid = \"x\"\ntrait = \"t\"\nexists = true\npoints = 9223372036854775808\n"),
+                &[(7, "`points` is too large", Some("x"))],
+            ),
+            (&with_mql("[[fit]]\ntrait = \"t\"\nexists = true\npoints = 1\n"), &[(3, "fit rule #1: missing required key \"id\"", None)]),
+        ]);
+    }
 }

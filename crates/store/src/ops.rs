@@ -1,0 +1,1 @@
+//! Operations that combine storage with scoring.
