@@ -198,6 +198,36 @@ impl<'a> Message<'a> {
         merged
     }
 
+    /// The message as JSON text that stands on its own: the batch envelope's
+    /// context merged under the message's own, and `receivedAt` added when
+    /// the message carries no time, so that parsing it again gives the same
+    /// message. Borrowed when nothing needs adding.
+    pub fn standalone_json(&self, received: EventTime) -> Cow<'a, str> {
+        let needs_context = !self.envelope_context.is_empty();
+        let needs_time = self.time.is_none();
+        if !needs_context && !needs_time {
+            return Cow::Borrowed(self.raw);
+        }
+        let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(self.raw) else {
+            return Cow::Borrowed(self.raw);
+        };
+        if needs_context {
+            let mut context: serde_json::Map<String, Value> = self
+                .envelope_context
+                .iter()
+                .filter_map(|(key, raw)| Some((key.to_owned(), serde_json::from_str(raw.get()).ok()?)))
+                .collect();
+            if let Some(Value::Object(own)) = object.remove("context") {
+                context.extend(own);
+            }
+            object.insert("context".into(), Value::Object(context));
+        }
+        if needs_time {
+            object.insert("receivedAt".into(), Value::String(received.to_rfc3339()));
+        }
+        Cow::Owned(Value::Object(object).to_string())
+    }
+
     /// Whether the message has any identify traits at all.
     pub fn has_traits(&self) -> bool {
         !self.traits.is_empty() || self.context_object("traits").is_some_and(|t| !t.is_empty())

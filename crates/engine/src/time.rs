@@ -36,6 +36,11 @@ impl EventTime {
         jiff::Timestamp::from_microsecond(self.0).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
     }
 
+    /// RFC 3339 with the full (microsecond) precision, for storing.
+    pub fn to_rfc3339(self) -> String {
+        self.to_timestamp().to_string()
+    }
+
     pub fn now() -> Self {
         Self::from_timestamp(jiff::Timestamp::now())
     }
