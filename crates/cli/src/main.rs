@@ -1,1 +1,208 @@
-fn main() {}
+//! `qualify`: the command line of the Qualify lead-scoring engine. It parses
+//! arguments, reads files and prints results; the work is done by the engine
+//! (`qualify-engine`), the store (`qualify-store`) and the generator.
+
+mod commands;
+mod input;
+mod output;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "qualify", version, about = "Lead scoring you can read, test and explain.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score every lead: from an events file (no database) or from the store.
+    Score(ScoreArgs),
+    /// Explain one lead's scores rule by rule.
+    Explain(ExplainArgs),
+    /// Check, activate and inspect scoring models.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Store NDJSON events (`-` for standard input) and update the leads they touch.
+    Ingest(IngestArgs),
+    /// List leads from the store.
+    Leads(LeadsArgs),
+    /// Build a demo database from generated fine-jewelry data and show its top MQLs.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct DbArg {
+    /// The database file.
+    #[arg(long, env = "QUALIFY_DB", default_value = "qualify.db")]
+    pub db: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    /// An NDJSON file of Segment messages; without it, the stored log is scored.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// The model file (required with --events; default: the store's active model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The database file (when no --events is given).
+    #[arg(long, env = "QUALIFY_DB", default_value = "qualify.db")]
+    pub db: PathBuf,
+    /// Evaluate as of this time (RFC 3339); default now.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    #[arg(long, value_enum, default_value_t = ScoreFormat::Csv)]
+    pub format: ScoreFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ScoreFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Args)]
+pub struct ExplainArgs {
+    /// The lead id (a userId, or `anon:<anonymousId>`).
+    pub lead_id: String,
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[arg(long, env = "QUALIFY_DB", default_value = "qualify.db")]
+    pub db: PathBuf,
+    #[arg(long)]
+    pub as_of: Option<String>,
+    #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+    pub format: ExplainFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ExplainFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Check a model file and print a summary of its rules.
+    Check { file: PathBuf },
+    /// Store a model file as a new version, make it active and re-score every lead.
+    Activate {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List the stored model versions.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Print a stored model (default: the active one).
+    Show {
+        version: Option<i64>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Args)]
+pub struct IngestArgs {
+    /// NDJSON files (messages or batch envelopes); `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+#[derive(Args)]
+pub struct LeadsArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Only leads in this status.
+    #[arg(long, value_enum)]
+    pub status: Option<LeadStatus>,
+    /// Only leads of this grade (repeatable).
+    #[arg(long)]
+    pub grade: Vec<String>,
+    #[arg(long, value_enum, default_value_t = LeadSortArg::Engagement)]
+    pub sort: LeadSortArg,
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Include anonymous visitors.
+    #[arg(long)]
+    pub anonymous: bool,
+    /// Output format (default: a table on a terminal, CSV otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<TableFormat>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LeadStatus {
+    Mql,
+    Lead,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LeadSortArg {
+    Engagement,
+    Fit,
+    MqlAt,
+    LastSeen,
+    LeadId,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Where to create the demo database (replaced if it is a previous demo).
+    #[arg(long, default_value = "qualify-demo.db")]
+    pub db: PathBuf,
+    /// Write the generated events to this NDJSON file instead of building a database.
+    #[arg(long)]
+    pub generate: Option<PathBuf>,
+    /// How many leads to generate.
+    #[arg(long, default_value_t = 3_000)]
+    pub leads: usize,
+    /// The generator's seed: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Also write the demo model to this file.
+    #[arg(long)]
+    pub write_model: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Score(args) => commands::score(args),
+        Command::Explain(args) => commands::explain(args),
+        Command::Model(command) => commands::model(command),
+        Command::Ingest(args) => commands::ingest(args),
+        Command::Leads(args) => commands::leads(args),
+        Command::Demo(args) => commands::demo(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            // A closed pipe (`qualify score ... | head`) is not an error.
+            if error.chain().any(|cause| {
+                cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -125,11 +125,13 @@ impl Json {
         self.buf.push(b'"');
     }
 
-    /// Raw, already valid JSON text as the value of `key`.
-    pub(crate) fn raw(&mut self, key: &str, json: &[u8]) {
-        self.key(key);
+    /// Appends already rendered object members (`"k":v,"k2":v2`).
+    pub(crate) fn raw_members(&mut self, members: &[u8]) {
+        if members.is_empty() {
+            return;
+        }
         self.sep();
-        self.buf.extend_from_slice(json);
+        self.buf.extend_from_slice(members);
     }
 }
 

@@ -1,1 +1,255 @@
-//! Operations that combine storage with scoring.
+//! Operations that combine storage with scoring: ingesting messages with
+//! incremental re-scoring, activating a model, and loading the stored log
+//! into the engine.
+//!
+//! Incremental re-scoring works on identity components: the userIds and
+//! anonymousIds connected by stored links to the ones a batch touched. A
+//! lead's scores depend only on the events of its component, so
+//! re-scoring the component gives exactly what re-scoring the world would.
+
+use crate::{LeadRecord, NewEvent, Store, StoreError, StoredModel};
+use qualify_engine::log::{dedup_key, AppendSummary, EventLog, Keep};
+use qualify_engine::message::{parse_line, Line, Message, MessageError, Rejection};
+use qualify_engine::model::ModelErrors;
+use qualify_engine::score::{profile_log, LeadProfile};
+use qualify_engine::time::EventTime;
+use qualify_engine::Model;
+use rayon::prelude::*;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Above this many touched identities, re-scoring every lead in one pass is
+/// cheaper than finding and loading each component.
+const FULL_RESCORE_THRESHOLD: usize = 20_000;
+const PAGE_SIZE: usize = 20_000;
+
+/// What an ingest did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IngestSummary {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejections: Vec<Rejection>,
+    /// Leads (and anonymous visitors) whose state was re-computed.
+    pub leads_scored: u64,
+    /// False when no model is active: events are stored, nothing is scored.
+    pub scored: bool,
+}
+
+/// The identities a batch of messages touched, for re-scoring.
+#[derive(Clone, Debug, Default)]
+pub struct Touched {
+    pub user_ids: BTreeSet<String>,
+    pub anonymous_ids: BTreeSet<String>,
+}
+
+impl Touched {
+    pub fn len(&self) -> usize {
+        self.user_ids.len() + self.anonymous_ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Errors of the operations: a bad model (the user's to fix) or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("the model is not valid:\n{0}")]
+    InvalidModel(ModelErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn new_event(message: &Message<'_>, received: EventTime) -> NewEvent {
+    NewEvent {
+        dedup_key: format!("{:032x}", dedup_key(message)),
+        kind: message.kind.as_str().to_owned(),
+        user_id: message.user_id.as_deref().map(str::to_owned),
+        anonymous_id: message.anonymous_id.as_deref().map(str::to_owned),
+        previous_id: message.previous_id.as_deref().map(str::to_owned),
+        time: message.time.unwrap_or(received),
+        received_at: received,
+        json: message.standalone_json(received).into_owned(),
+    }
+}
+
+/// Parses NDJSON lines (messages or batch envelopes) into events to store,
+/// on every core, and says which were rejected and why.
+pub fn parse_lines(lines: &[&[u8]], first_line_number: u64, received: EventTime) -> (Vec<NewEvent>, Vec<Rejection>) {
+    let parsed: Vec<Vec<Result<NewEvent, Rejection>>> = lines
+        .par_iter()
+        .with_min_len(256)
+        .enumerate()
+        .map(|(offset, bytes)| {
+            let line_number = first_line_number + offset as u64;
+            let at = |result: Result<Message<'_>, MessageError>, index: Option<usize>| {
+                result.map(|message| new_event(&message, received)).map_err(|error| error.at(line_number, index))
+            };
+            match std::str::from_utf8(bytes) {
+                Err(error) => vec![Err(Rejection {
+                    line: line_number,
+                    batch_index: None,
+                    field: None,
+                    reason: format!("not valid UTF-8 (at byte {})", error.valid_up_to()),
+                })],
+                Ok(line) => match parse_line(line) {
+                    Line::Blank => Vec::new(),
+                    Line::Message(result) => vec![at(result, None)],
+                    Line::Batch(items) => {
+                        items.into_iter().enumerate().map(|(index, item)| at(item, Some(index))).collect()
+                    }
+                },
+            }
+        })
+        .collect();
+    let mut events = Vec::new();
+    let mut rejections = Vec::new();
+    for result in parsed.into_iter().flatten() {
+        match result {
+            Ok(event) => events.push(event),
+            Err(rejection) => rejections.push(rejection),
+        }
+    }
+    (events, rejections)
+}
+
+/// Appends parsed events and notes the identities they touch.
+pub fn append(store: &mut dyn Store, events: &[NewEvent], touched: &mut Touched) -> Result<AppendSummary, StoreError> {
+    let appended = store.append_events(events)?;
+    for event in events {
+        touched.user_ids.extend(event.user_id.iter().cloned());
+        touched.anonymous_ids.extend(event.anonymous_id.iter().cloned());
+        if let Some(previous) = &event.previous_id {
+            // A previousId may name either kind; the component search finds out.
+            touched.user_ids.insert(previous.clone());
+            touched.anonymous_ids.insert(previous.clone());
+        }
+    }
+    Ok(AppendSummary { accepted: appended.accepted, duplicates: appended.duplicates, rejections: Vec::new() })
+}
+
+/// The active model, parsed.
+pub fn active_model(store: &dyn Store) -> Result<Option<(StoredModel, Arc<Model>)>, OpsError> {
+    let Some(stored) = store.active_model()? else { return Ok(None) };
+    let model = Model::parse(&stored.toml).map_err(OpsError::InvalidModel)?;
+    Ok(Some((stored, Arc::new(model))))
+}
+
+/// Loads the whole stored log into the engine, prepared for `model`.
+pub fn load_log(store: &dyn Store, model: Arc<Model>, keep: Keep) -> Result<EventLog, StoreError> {
+    let mut log = EventLog::new(model, keep);
+    let received = EventTime::now();
+    store.for_each_event_page(PAGE_SIZE, &mut |page| {
+        let lines: Vec<&[u8]> = page.iter().map(|event| event.json.as_bytes()).collect();
+        let summary = log.append_lines(&lines, page.first().map_or(1, |event| event.seq as u64), received);
+        match summary.rejections.first() {
+            Some(rejection) => Err(StoreError::Corrupt(format!("stored event {} no longer parses: {}", rejection.line, rejection.reason))),
+            None => Ok(()),
+        }
+    })?;
+    Ok(log)
+}
+
+fn record(profile: LeadProfile, scored_at: EventTime, model_version: i64) -> LeadRecord {
+    let score = profile.score;
+    LeadRecord {
+        lead_id: score.lead_id,
+        engagement: score.engagement,
+        fit: score.fit,
+        grade: score.grade.as_str().to_owned(),
+        persona: score.persona,
+        mql: score.mql,
+        mql_at: score.mql_at,
+        first_seen: score.first_seen,
+        last_seen: score.last_seen,
+        traits: profile.traits,
+        anonymous_ids: profile.anonymous_ids,
+        channel: profile.channel,
+        scored_at,
+        model_version,
+    }
+}
+
+/// Re-scores every lead with the active model as of `as_of`; returns how
+/// many leads were scored (0 when no model is active).
+pub fn rescore_all(store: &mut dyn Store, as_of: EventTime) -> Result<u64, OpsError> {
+    let Some((stored, model)) = active_model(store)? else { return Ok(0) };
+    let log = load_log(store, model, Keep::Everything)?;
+    let records: Vec<LeadRecord> =
+        profile_log(&log, as_of, None).into_iter().map(|profile| record(profile, as_of, stored.version)).collect();
+    store.replace_all_leads(&records)?;
+    Ok(records.len() as u64)
+}
+
+/// Re-scores the identity components of the touched identities as of `as_of`.
+pub fn rescore_touched(store: &mut dyn Store, touched: &Touched, as_of: EventTime) -> Result<u64, OpsError> {
+    if touched.is_empty() {
+        return Ok(0);
+    }
+    if touched.len() > FULL_RESCORE_THRESHOLD {
+        return rescore_all(store, as_of);
+    }
+    let Some((stored, model)) = active_model(store)? else { return Ok(0) };
+    // Grow the component to a fixpoint over stored links.
+    let mut user_ids: Vec<String> = touched.user_ids.iter().cloned().collect();
+    let mut anonymous_ids: Vec<String> = touched.anonymous_ids.iter().cloned().collect();
+    loop {
+        let (users, anonymous) = store.linked_identities(&user_ids, &anonymous_ids)?;
+        if users.len() == user_ids.len() && anonymous.len() == anonymous_ids.len() {
+            break;
+        }
+        if users.len() + anonymous.len() > FULL_RESCORE_THRESHOLD {
+            return rescore_all(store, as_of);
+        }
+        user_ids = users;
+        anonymous_ids = anonymous;
+    }
+    let mut log = EventLog::new(model, Keep::Everything);
+    let events = store.events_for_identities(&user_ids, &anonymous_ids)?;
+    let lines: Vec<&[u8]> = events.iter().map(|event| event.json.as_bytes()).collect();
+    log.append_lines(&lines, 1, as_of);
+    let records: Vec<LeadRecord> =
+        profile_log(&log, as_of, None).into_iter().map(|profile| record(profile, as_of, stored.version)).collect();
+    // Every lead row an identity of the component may have had: its userIds
+    // (merged ones disappear) and its anonymous visitors (linked ones disappear).
+    let remove: Vec<String> = user_ids
+        .iter()
+        .cloned()
+        .chain(anonymous_ids.iter().map(|anonymous| format!("anon:{anonymous}")))
+        .collect();
+    store.replace_leads(&remove, &records)?;
+    Ok(records.len() as u64)
+}
+
+/// Ingests NDJSON lines: stores the valid messages (skipping duplicates) and
+/// re-scores the leads they touch as of `now`.
+pub fn ingest_lines(
+    store: &mut dyn Store,
+    lines: &[&[u8]],
+    first_line_number: u64,
+    now: EventTime,
+) -> Result<IngestSummary, OpsError> {
+    let (events, rejections) = parse_lines(lines, first_line_number, now);
+    let mut touched = Touched::default();
+    let appended = append(store, &events, &mut touched)?;
+    let scored = store.active_model()?.is_some();
+    let leads_scored = rescore_touched(store, &touched, now)?;
+    Ok(IngestSummary { accepted: appended.accepted, duplicates: appended.duplicates, rejections, leads_scored, scored })
+}
+
+/// Checks a model text, stores it as a new active version and re-scores
+/// every lead with it as of `now`. A model with errors is refused and the
+/// active one stays.
+pub fn activate_model_text(store: &mut dyn Store, text: &str, now: EventTime) -> Result<(StoredModel, u64), OpsError> {
+    let model = Model::parse(text).map_err(OpsError::InvalidModel)?;
+    let stored = store.add_model(&model.name, text, now)?;
+    let leads = rescore_all(store, now)?;
+    Ok((stored, leads))
+}
+
+/// Makes an earlier version active again and re-scores every lead.
+pub fn activate_version(store: &mut dyn Store, version: i64, now: EventTime) -> Result<u64, OpsError> {
+    store.activate_model(version)?;
+    rescore_all(store, now)
+}

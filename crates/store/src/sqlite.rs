@@ -1,1 +1,783 @@
 //! The SQLite implementation of [`Store`](crate::Store).
+//!
+//! One file, one connection, WAL journal with `synchronous=FULL`: every write
+//! call is one transaction that is on disk when it returns. Times are stored
+//! as integer microseconds ([`EventTime::as_micros`]); lead traits and
+//! anonymous ids as JSON text.
+//!
+//! Lists of ids of any length are passed to SQL as one JSON array parameter
+//! and read with `json_each`, so no query has to be split to stay under
+//! SQLite's limit on bound parameters and no temporary table is needed.
+
+use crate::{Appended, LeadQuery, LeadRecord, LeadSort, NewEvent, Store, StoreError, StoredEvent, StoredModel};
+use qualify_engine::time::EventTime;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, ffi, params, params_from_iter};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+/// The schema, as migrations applied in order. `PRAGMA user_version` holds
+/// how many are applied. A released migration is never edited: a change to
+/// the schema is a new entry at the end.
+const MIGRATIONS: &[&str] = &[r#"
+    -- The append-only event log. `seq` is the acceptance order: rows are
+    -- never deleted, so SQLite's max(rowid) + 1 keeps it increasing without
+    -- the cost of AUTOINCREMENT.
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        dedup_key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        user_id TEXT,
+        anonymous_id TEXT,
+        previous_id TEXT,
+        time INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        json TEXT NOT NULL
+    );
+    -- Partial indexes: most events lack some of the ids (previousId is only
+    -- on aliases), and a lookup `x IN (...)` implies `x IS NOT NULL`.
+    CREATE INDEX events_by_user_id ON events (user_id) WHERE user_id IS NOT NULL;
+    CREATE INDEX events_by_anonymous_id ON events (anonymous_id) WHERE anonymous_id IS NOT NULL;
+    CREATE INDEX events_by_previous_id ON events (previous_id) WHERE previous_id IS NOT NULL;
+
+    -- Every distinct pair of ids an accepted event links: (anonymousId,
+    -- userId) of any message carrying both, kind 'anonymous', and
+    -- (previousId, userId) of an alias, kind 'alias'. A pair is stored once,
+    -- with its earliest linking event (by time, then acceptance), because
+    -- most events of an identified visitor carry the same pair again.
+    CREATE TABLE identity_links (
+        other_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('anonymous', 'alias')),
+        time INTEGER NOT NULL,
+        seq INTEGER NOT NULL REFERENCES events (seq),
+        PRIMARY KEY (other_id, user_id, kind)
+    ) WITHOUT ROWID;
+    CREATE INDEX identity_links_by_user_id ON identity_links (user_id, other_id);
+
+    CREATE TABLE models (
+        version INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        toml TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        active INTEGER NOT NULL CHECK (active IN (0, 1))
+    );
+    -- At most one active version.
+    CREATE UNIQUE INDEX models_one_active ON models (active) WHERE active = 1;
+
+    CREATE TABLE leads (
+        lead_id TEXT PRIMARY KEY,
+        engagement REAL NOT NULL,
+        fit INTEGER NOT NULL,
+        grade TEXT NOT NULL,
+        persona TEXT,
+        mql INTEGER NOT NULL CHECK (mql IN (0, 1)),
+        mql_at INTEGER,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        traits TEXT NOT NULL,
+        anonymous_ids TEXT NOT NULL,
+        channel TEXT,
+        scored_at INTEGER NOT NULL,
+        model_version INTEGER NOT NULL
+    );
+    -- One index per sort of `LeadQuery`, in the order of its ORDER BY.
+    CREATE INDEX leads_by_engagement ON leads (engagement DESC, lead_id);
+    CREATE INDEX leads_by_fit ON leads (fit DESC, engagement DESC, lead_id);
+    CREATE INDEX leads_by_mql_at ON leads (mql_at, lead_id);
+    CREATE INDEX leads_by_last_seen ON leads (last_seen DESC, lead_id);
+"#];
+
+const INSERT_EVENT: &str = "
+    INSERT INTO events (dedup_key, kind, user_id, anonymous_id, previous_id, time, received_at, json)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+    ON CONFLICT (dedup_key) DO NOTHING";
+
+/// Keeps the earliest linking event of a pair: a later event replaces the
+/// stored one only when it happened strictly earlier.
+const INSERT_IDENTITY_LINK: &str = "
+    INSERT INTO identity_links (other_id, user_id, kind, time, seq)
+    VALUES (?1, ?2, ?3, ?4, ?5)
+    ON CONFLICT (other_id, user_id, kind) DO UPDATE SET time = excluded.time, seq = excluded.seq
+    WHERE excluded.time < identity_links.time";
+
+/// The events carrying the ids in `?1` (userIds) or `?2` (anonymousIds), each
+/// a JSON array. Each branch of the union searches one index; selecting the
+/// rows by `seq` afterwards removes the events that match twice.
+const SELECT_EVENTS_FOR_IDENTITIES: &str = "
+    SELECT seq, json FROM events WHERE seq IN (
+        SELECT seq FROM events WHERE user_id IN (SELECT value FROM json_each(?1))
+        UNION SELECT seq FROM events WHERE previous_id IN (SELECT value FROM json_each(?1))
+        UNION SELECT seq FROM events WHERE anonymous_id IN (SELECT value FROM json_each(?2))
+        UNION SELECT seq FROM events WHERE previous_id IN (SELECT value FROM json_each(?2))
+    )
+    ORDER BY seq";
+
+/// The ids linked to the userIds in `?1` (a JSON array), and whether each
+/// link is an alias.
+const SELECT_LINKS_OF_USERS: &str =
+    "SELECT other_id, kind = 'alias' FROM identity_links WHERE user_id IN (SELECT value FROM json_each(?1))";
+
+/// The userIds that the ids in `?1` (a JSON array) were aliased to.
+const SELECT_USERS_ALIASED_FROM: &str =
+    "SELECT user_id FROM identity_links WHERE kind = 'alias' AND other_id IN (SELECT value FROM json_each(?1))";
+
+/// The userIds linked to the anonymousIds (or alias previousIds) in `?1`.
+const SELECT_USERS_LINKED_FROM: &str =
+    "SELECT user_id FROM identity_links WHERE other_id IN (SELECT value FROM json_each(?1))";
+
+const MODEL_COLUMNS: &str = "version, name, toml, created_at, active";
+
+const LEAD_COLUMNS: &str = "lead_id, engagement, fit, grade, persona, mql, mql_at, first_seen, last_seen, \
+     traits, anonymous_ids, channel, scored_at, model_version";
+
+/// A [`Store`] in one SQLite database file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    connection: Connection,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating the file (not its directory)
+    /// and bringing its schema up to date. A database written by a newer
+    /// version of Qualify is refused rather than misread.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut connection = Connection::open(path)?;
+        // Another process (a second server, the command line) may hold the
+        // write lock for a moment; waiting beats failing the request.
+        connection.busy_timeout(Duration::from_secs(5))?;
+        let journal_mode: String = connection.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))?;
+        if !journal_mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Invalid(format!(
+                "the database at {} cannot use a write-ahead log (journal mode stays {journal_mode})",
+                path.display()
+            )));
+        }
+        // FULL syncs the log on every commit, so a write that returned
+        // survives a power cut, not only a crash of the process.
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", true)?;
+        migrate(&mut connection)?;
+        Ok(SqliteStore { connection })
+    }
+
+    /// Starts a write transaction that takes the write lock at once. A
+    /// deferred transaction that reads first and then writes can fail with
+    /// SQLITE_BUSY without waiting when another connection wrote meanwhile.
+    fn write_transaction(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        Ok(self.connection.transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    // Immediate, so that two processes opening a new file do not both apply
+    // the same migration: the second waits, then finds it applied.
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let applied: i64 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database schema is version {applied}, newer than the version {} this build of Qualify reads; \
+             use a newer Qualify",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        transaction.execute_batch(migration)?;
+        transaction.pragma_update(None, "user_version", index as i64 + 1)?;
+    }
+    transaction.commit()?;
+    Ok(())
+}
+
+/// A list of ids as the JSON array that `json_each` reads.
+fn json_array(ids: &[String]) -> String {
+    serde_json::Value::from(ids).to_string()
+}
+
+fn model_from_row(row: &Row<'_>) -> rusqlite::Result<StoredModel> {
+    Ok(StoredModel {
+        version: row.get(0)?,
+        name: row.get(1)?,
+        toml: row.get(2)?,
+        created_at: EventTime::from_micros(row.get(3)?),
+        active: row.get(4)?,
+    })
+}
+
+/// Reads a row selected with [`LEAD_COLUMNS`].
+fn lead_from_row(row: &Row<'_>) -> Result<LeadRecord, StoreError> {
+    let lead_id: String = row.get(0)?;
+    let traits_text: String = row.get(9)?;
+    let traits = serde_json::from_str(&traits_text)
+        .map_err(|error| StoreError::Corrupt(format!("lead {lead_id}: its traits are not a JSON object: {error}")))?;
+    let anonymous_ids_text: String = row.get(10)?;
+    let anonymous_ids = serde_json::from_str(&anonymous_ids_text).map_err(|error| {
+        StoreError::Corrupt(format!("lead {lead_id}: its anonymous ids are not a JSON array of strings: {error}"))
+    })?;
+    Ok(LeadRecord {
+        engagement: row.get(1)?,
+        fit: row.get(2)?,
+        grade: row.get(3)?,
+        persona: row.get(4)?,
+        mql: row.get(5)?,
+        mql_at: row.get::<_, Option<i64>>(6)?.map(EventTime::from_micros),
+        first_seen: EventTime::from_micros(row.get(7)?),
+        last_seen: EventTime::from_micros(row.get(8)?),
+        traits,
+        anonymous_ids,
+        channel: row.get(11)?,
+        scored_at: EventTime::from_micros(row.get(12)?),
+        model_version: row.get(13)?,
+        lead_id,
+    })
+}
+
+/// Inserts leads whose rows were deleted beforehand. A lead given twice
+/// breaks the primary key and so fails the whole transaction: two records
+/// for one lead are a mistake of the caller, and keeping either one would
+/// hide it.
+fn insert_leads(transaction: &rusqlite::Transaction<'_>, leads: &[LeadRecord]) -> Result<(), StoreError> {
+    let mut insert = transaction.prepare_cached(&format!(
+        "INSERT INTO leads ({LEAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ))?;
+    for lead in leads {
+        let traits = serde_json::to_string(&lead.traits)
+            .map_err(|error| StoreError::Invalid(format!("lead {}: its traits cannot be stored: {error}", lead.lead_id)))?;
+        let anonymous_ids = json_array(&lead.anonymous_ids);
+        insert
+            .execute(params![
+                lead.lead_id,
+                lead.engagement,
+                lead.fit,
+                lead.grade,
+                lead.persona,
+                lead.mql,
+                lead.mql_at.map(EventTime::as_micros),
+                lead.first_seen.as_micros(),
+                lead.last_seen.as_micros(),
+                traits,
+                anonymous_ids,
+                lead.channel,
+                lead.scored_at.as_micros(),
+                lead.model_version,
+            ])
+            .map_err(|error| match error {
+                rusqlite::Error::SqliteFailure(failure, _) if failure.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    StoreError::Invalid(format!("lead {} is given more than once in one replacement", lead.lead_id))
+                }
+                other => StoreError::Database(other),
+            })?;
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn append_events(&mut self, events: &[NewEvent]) -> Result<Appended, StoreError> {
+        let mut appended = Appended::default();
+        if events.is_empty() {
+            return Ok(appended);
+        }
+        let transaction = self.write_transaction()?;
+        {
+            let mut insert_event = transaction.prepare_cached(INSERT_EVENT)?;
+            let mut insert_link = transaction.prepare_cached(INSERT_IDENTITY_LINK)?;
+            for event in events {
+                let inserted = insert_event.execute(params![
+                    event.dedup_key,
+                    event.kind,
+                    event.user_id,
+                    event.anonymous_id,
+                    event.previous_id,
+                    event.time.as_micros(),
+                    event.received_at.as_micros(),
+                    event.json,
+                ])?;
+                if inserted == 0 {
+                    appended.duplicates += 1;
+                    continue;
+                }
+                appended.accepted += 1;
+                let seq = transaction.last_insert_rowid();
+                let time = event.time.as_micros();
+                let Some(user_id) = &event.user_id else { continue };
+                if let Some(anonymous_id) = &event.anonymous_id {
+                    insert_link.execute(params![anonymous_id, user_id, "anonymous", time, seq])?;
+                }
+                if let (Some(previous_id), "alias") = (&event.previous_id, event.kind.as_str()) {
+                    insert_link.execute(params![previous_id, user_id, "alias", time, seq])?;
+                }
+            }
+        }
+        transaction.commit()?;
+        Ok(appended)
+    }
+
+    fn for_each_event_page(
+        &self,
+        page_size: usize,
+        visit: &mut dyn FnMut(&[StoredEvent]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // A page of nothing would never advance; one event is the least.
+        let page_size = page_size.max(1);
+        let limit = i64::try_from(page_size).unwrap_or(i64::MAX);
+        let mut statement =
+            self.connection.prepare_cached("SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let mut page: Vec<StoredEvent> = Vec::new();
+        let mut after = i64::MIN;
+        loop {
+            page.clear();
+            let rows = statement.query_map(params![after, limit], |row| Ok(StoredEvent { seq: row.get(0)?, json: row.get(1)? }))?;
+            for event in rows {
+                page.push(event?);
+            }
+            let Some(last) = page.last() else { return Ok(()) };
+            after = last.seq;
+            visit(&page)?;
+            if page.len() < page_size {
+                return Ok(());
+            }
+        }
+    }
+
+    fn events_for_identities(&self, user_ids: &[String], anonymous_ids: &[String]) -> Result<Vec<StoredEvent>, StoreError> {
+        if user_ids.is_empty() && anonymous_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut statement = self.connection.prepare_cached(SELECT_EVENTS_FOR_IDENTITIES)?;
+        let rows = statement.query_map(params![json_array(user_ids), json_array(anonymous_ids)], |row| {
+            Ok(StoredEvent { seq: row.get(0)?, json: row.get(1)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// An alias's previousId may name an anonymous visitor or another user,
+    /// and which one can change as events arrive, so a previousId found by
+    /// following an alias is returned in both lists: the caller then finds
+    /// the events that carry it in either role.
+    fn linked_identities(&self, user_ids: &[String], anonymous_ids: &[String]) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let mut linked_user_ids: BTreeSet<String> = user_ids.iter().cloned().collect();
+        let mut linked_anonymous_ids: BTreeSet<String> = anonymous_ids.iter().cloned().collect();
+        if !user_ids.is_empty() {
+            let users = json_array(user_ids);
+            let mut from_users = self.connection.prepare_cached(SELECT_LINKS_OF_USERS)?;
+            let mut rows = from_users.query([&users])?;
+            while let Some(row) = rows.next()? {
+                let other_id: String = row.get(0)?;
+                let is_alias: bool = row.get(1)?;
+                if is_alias {
+                    linked_user_ids.insert(other_id.clone());
+                }
+                linked_anonymous_ids.insert(other_id);
+            }
+            // The other direction: a user aliased to another userId.
+            let mut aliased_from_users = self.connection.prepare_cached(SELECT_USERS_ALIASED_FROM)?;
+            for user_id in aliased_from_users.query_map([&users], |row| row.get::<_, String>(0))? {
+                linked_user_ids.insert(user_id?);
+            }
+        }
+        if !anonymous_ids.is_empty() {
+            let mut from_anonymous = self.connection.prepare_cached(SELECT_USERS_LINKED_FROM)?;
+            for user_id in from_anonymous.query_map([json_array(anonymous_ids)], |row| row.get::<_, String>(0))? {
+                linked_user_ids.insert(user_id?);
+            }
+        }
+        Ok((linked_user_ids.into_iter().collect(), linked_anonymous_ids.into_iter().collect()))
+    }
+
+    fn event_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = self.connection.query_row("SELECT count(*) FROM events", [], |row| row.get(0))?;
+        Ok(count as u64)
+    }
+
+    fn add_model(&mut self, name: &str, toml: &str, created_at: EventTime) -> Result<StoredModel, StoreError> {
+        let transaction = self.write_transaction()?;
+        transaction.execute("UPDATE models SET active = 0 WHERE active = 1", [])?;
+        let model = transaction.query_row(
+            &format!(
+                "INSERT INTO models (version, name, toml, created_at, active)
+                 VALUES ((SELECT coalesce(max(version), 0) + 1 FROM models), ?1, ?2, ?3, 1)
+                 RETURNING {MODEL_COLUMNS}"
+            ),
+            params![name, toml, created_at.as_micros()],
+            model_from_row,
+        )?;
+        transaction.commit()?;
+        Ok(model)
+    }
+
+    fn activate_model(&mut self, version: i64) -> Result<(), StoreError> {
+        let transaction = self.write_transaction()?;
+        let exists: bool = transaction.query_row("SELECT EXISTS (SELECT 1 FROM models WHERE version = ?1)", [version], |row| row.get(0))?;
+        if !exists {
+            return Err(StoreError::NotFound(format!("there is no model version {version}")));
+        }
+        transaction.execute("UPDATE models SET active = 0 WHERE active = 1 AND version <> ?1", [version])?;
+        transaction.execute("UPDATE models SET active = 1 WHERE version = ?1", [version])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn active_model(&self) -> Result<Option<StoredModel>, StoreError> {
+        let mut statement = self.connection.prepare_cached(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE active = 1"))?;
+        Ok(statement.query_row([], model_from_row).optional()?)
+    }
+
+    fn model(&self, version: i64) -> Result<Option<StoredModel>, StoreError> {
+        let mut statement = self.connection.prepare_cached(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE version = ?1"))?;
+        Ok(statement.query_row([version], model_from_row).optional()?)
+    }
+
+    fn models(&self) -> Result<Vec<StoredModel>, StoreError> {
+        let mut statement =
+            self.connection.prepare_cached(&format!("SELECT {MODEL_COLUMNS} FROM models ORDER BY version DESC"))?;
+        Ok(statement.query_map([], model_from_row)?.collect::<Result<_, _>>()?)
+    }
+
+    fn replace_leads(&mut self, remove: &[String], leads: &[LeadRecord]) -> Result<(), StoreError> {
+        let transaction = self.write_transaction()?;
+        {
+            let mut delete =
+                transaction.prepare_cached("DELETE FROM leads WHERE lead_id IN (SELECT value FROM json_each(?1))")?;
+            delete.execute([json_array(remove)])?;
+            // Deleting every given lead first turns "insert or replace" into
+            // plain inserts, which notice a lead given twice.
+            let replaced: Vec<String> = leads.iter().map(|lead| lead.lead_id.clone()).collect();
+            delete.execute([json_array(&replaced)])?;
+        }
+        insert_leads(&transaction, leads)?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn replace_all_leads(&mut self, leads: &[LeadRecord]) -> Result<(), StoreError> {
+        let transaction = self.write_transaction()?;
+        transaction.execute("DELETE FROM leads", [])?;
+        insert_leads(&transaction, leads)?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn lead(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
+        let mut statement = self.connection.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = ?1"))?;
+        let mut rows = statement.query([lead_id])?;
+        match rows.next()? {
+            Some(row) => Ok(Some(lead_from_row(row)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn leads(&self, query: &LeadQuery) -> Result<Vec<LeadRecord>, StoreError> {
+        let mut conditions: Vec<&str> = Vec::new();
+        let mut parameters: Vec<Value> = Vec::new();
+        if let Some(mql) = query.mql {
+            conditions.push("mql = ?");
+            parameters.push(Value::Integer(i64::from(mql)));
+        }
+        if !query.grades.is_empty() {
+            conditions.push("grade IN (SELECT value FROM json_each(?))");
+            parameters.push(Value::Text(json_array(&query.grades)));
+        }
+        if !query.include_anonymous {
+            // GLOB, not LIKE: LIKE ignores case, and a userId `Anon:x` is a person.
+            conditions.push("lead_id NOT GLOB 'anon:*'");
+        }
+        let mut sql = format!("SELECT {LEAD_COLUMNS} FROM leads");
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        sql.push_str(match query.sort {
+            LeadSort::Engagement => " ORDER BY engagement DESC, lead_id",
+            LeadSort::Fit => " ORDER BY fit DESC, engagement DESC, lead_id",
+            LeadSort::MqlAt => " ORDER BY mql_at NULLS LAST, lead_id",
+            LeadSort::LastSeen => " ORDER BY last_seen DESC, lead_id",
+            LeadSort::LeadId => " ORDER BY lead_id",
+        });
+        if let Some(limit) = query.limit {
+            sql.push_str(" LIMIT ?");
+            parameters.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        }
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let mut rows = statement.query(params_from_iter(parameters))?;
+        let mut leads = Vec::new();
+        while let Some(row) = rows.next()? {
+            leads.push(lead_from_row(row)?);
+        }
+        Ok(leads)
+    }
+}
+
+#[cfg(test)]
+#[path = "conformance.rs"]
+mod conformance;
+
+#[cfg(test)]
+mod tests {
+    use super::conformance::{self, FreshStore, conformance_tests};
+    use super::*;
+    use serde_json::json;
+    use tempfile::TempDir;
+
+    /// Runs a conformance case on stores that each get a new file in one
+    /// temporary directory, removed when the case ends.
+    fn with_fresh_sqlite_stores(case: fn(FreshStore<'_>)) {
+        let directory = tempfile::tempdir().unwrap();
+        let mut opened = 0;
+        let mut fresh_store = || -> Box<dyn Store> {
+            opened += 1;
+            let path = directory.path().join(format!("store-{opened}.sqlite"));
+            Box::new(SqliteStore::open(&path).unwrap())
+        };
+        case(&mut fresh_store);
+    }
+
+    conformance_tests!(with_fresh_sqlite_stores);
+
+    fn open_in(directory: &TempDir) -> SqliteStore {
+        SqliteStore::open(&directory.path().join("qualify.sqlite")).unwrap()
+    }
+
+    fn event(dedup_key: &str, user_id: Option<&str>, anonymous_id: Option<&str>, seconds: i64) -> NewEvent {
+        NewEvent {
+            dedup_key: dedup_key.to_owned(),
+            kind: "track".to_owned(),
+            user_id: user_id.map(str::to_owned),
+            anonymous_id: anonymous_id.map(str::to_owned),
+            previous_id: None,
+            time: EventTime::from_micros(seconds * 1_000_000),
+            received_at: EventTime::from_micros(seconds * 1_000_000),
+            json: json!({ "messageId": dedup_key }).to_string(),
+        }
+    }
+
+    fn lead(lead_id: &str) -> LeadRecord {
+        LeadRecord {
+            lead_id: lead_id.to_owned(),
+            engagement: 1.5,
+            fit: 2,
+            grade: "C".to_owned(),
+            persona: None,
+            mql: false,
+            mql_at: None,
+            first_seen: EventTime::from_micros(1),
+            last_seen: EventTime::from_micros(2),
+            traits: serde_json::Map::new(),
+            anonymous_ids: vec!["a1".to_owned()],
+            channel: None,
+            scored_at: EventTime::from_micros(3),
+            model_version: 1,
+        }
+    }
+
+    fn all_events(store: &SqliteStore) -> Vec<StoredEvent> {
+        let mut events = Vec::new();
+        store
+            .for_each_event_page(100, &mut |page| {
+                events.extend_from_slice(page);
+                Ok(())
+            })
+            .unwrap();
+        events
+    }
+
+    #[test]
+    fn reopening_the_database_file_keeps_events_links_models_and_leads() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = open_in(&directory);
+        store.append_events(&[event("k1", Some("u1"), Some("a1"), 10), event("k2", None, Some("a2"), 20)]).unwrap();
+        store.add_model("first", "name = \"first\"\n", EventTime::from_micros(5)).unwrap();
+        store.add_model("second", "name = \"second\"\n", EventTime::from_micros(6)).unwrap();
+        store.activate_model(1).unwrap();
+        store.replace_all_leads(&[lead("u1"), lead("anon:a2")]).unwrap();
+        let events = all_events(&store);
+        let models = store.models().unwrap();
+        let leads = store.leads(&LeadQuery { include_anonymous: true, ..LeadQuery::default() }).unwrap();
+        drop(store);
+
+        let mut store = open_in(&directory);
+        assert_eq!(all_events(&store), events);
+        assert_eq!(store.linked_identities(&["u1".to_owned()], &[]).unwrap(), (vec!["u1".to_owned()], vec!["a1".to_owned()]));
+        assert_eq!(store.models().unwrap(), models);
+        assert_eq!(store.active_model().unwrap().map(|model| model.version), Some(1));
+        assert_eq!(store.leads(&LeadQuery { include_anonymous: true, ..LeadQuery::default() }).unwrap(), leads);
+        // The log goes on where it stopped, and still knows what it holds.
+        let appended = store.append_events(&[event("k2", None, None, 30), event("k3", None, None, 30)]).unwrap();
+        assert_eq!(appended, Appended { accepted: 1, duplicates: 1 });
+        let events = all_events(&store);
+        assert_eq!(events.len(), 3);
+        assert!(events[2].seq > events[1].seq);
+        assert_eq!(store.add_model("third", "", EventTime::from_micros(7)).unwrap().version, 3);
+    }
+
+    #[test]
+    fn a_lead_with_unreadable_json_is_reported_as_corrupt_with_its_id() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = open_in(&directory);
+        store.replace_all_leads(&[lead("bad-traits"), lead("bad-anonymous-ids"), lead("good")]).unwrap();
+        store.connection.execute("UPDATE leads SET traits = '[1, 2]' WHERE lead_id = 'bad-traits'", []).unwrap();
+        store.connection.execute("UPDATE leads SET anonymous_ids = '{' WHERE lead_id = 'bad-anonymous-ids'", []).unwrap();
+        for lead_id in ["bad-traits", "bad-anonymous-ids"] {
+            let result = store.lead(lead_id);
+            assert!(matches!(&result, Err(StoreError::Corrupt(message)) if message.contains(lead_id)), "{result:?}");
+        }
+        assert!(store.lead("good").unwrap().is_some());
+        let result = store.leads(&LeadQuery::default());
+        assert!(matches!(&result, Err(StoreError::Corrupt(_))), "{result:?}");
+    }
+
+    #[test]
+    fn a_database_from_a_newer_schema_version_is_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = open_in(&directory);
+        let newer = MIGRATIONS.len() as i64 + 1;
+        store.connection.pragma_update(None, "user_version", newer).unwrap();
+        drop(store);
+        let result = SqliteStore::open(&directory.path().join("qualify.sqlite"));
+        assert!(matches!(&result, Err(StoreError::Corrupt(message)) if message.contains(&newer.to_string())), "{result:?}");
+    }
+
+    #[test]
+    fn a_new_database_is_durable_and_checks_foreign_keys() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = open_in(&directory);
+        let pragma = |name: &str| -> String {
+            store.connection.pragma_query_value(None, name, |row| row.get::<_, rusqlite::types::Value>(0)).map(|value| format!("{value:?}")).unwrap()
+        };
+        assert_eq!(pragma("journal_mode"), "Text(\"wal\")");
+        // 2 is FULL.
+        assert_eq!(pragma("synchronous"), "Integer(2)");
+        assert_eq!(pragma("foreign_keys"), "Integer(1)");
+        assert_eq!(pragma("busy_timeout"), "Integer(5000)");
+        assert_eq!(pragma("user_version"), format!("Integer({})", MIGRATIONS.len()));
+    }
+
+    #[test]
+    fn an_append_that_fails_midway_stores_no_event_and_no_link() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = open_in(&directory);
+        store
+            .connection
+            .execute_batch(
+                "CREATE TRIGGER poison AFTER INSERT ON events WHEN NEW.dedup_key = 'poison'
+                 BEGIN SELECT RAISE(ABORT, 'poisoned event'); END;",
+            )
+            .unwrap();
+        let result = store.append_events(&[
+            event("k1", Some("u1"), Some("a1"), 1),
+            event("k2", Some("u2"), None, 2),
+            event("poison", None, None, 3),
+        ]);
+        assert!(matches!(&result, Err(StoreError::Database(_))), "{result:?}");
+        assert_eq!(store.event_count().unwrap(), 0);
+        assert_eq!(store.linked_identities(&["u1".to_owned()], &[]).unwrap(), (vec!["u1".to_owned()], vec![]));
+        // The same events, without the poison, are all new.
+        let appended = store.append_events(&[event("k1", Some("u1"), Some("a1"), 1), event("k2", Some("u2"), None, 2)]).unwrap();
+        assert_eq!(appended, Appended { accepted: 2, duplicates: 0 });
+    }
+
+    #[test]
+    fn an_identity_link_keeps_its_earliest_linking_event() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = open_in(&directory);
+        store.append_events(&[event("k1", Some("u1"), Some("a1"), 50), event("k2", Some("u1"), Some("a1"), 60)]).unwrap();
+        store.append_events(&[event("k3", Some("u1"), Some("a1"), 20), event("k4", Some("u1"), Some("a1"), 20)]).unwrap();
+        let links: Vec<(String, String, String, i64, i64)> = store
+            .connection
+            .prepare("SELECT other_id, user_id, kind, time, seq FROM identity_links")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(links, [("a1".to_owned(), "u1".to_owned(), "anonymous".to_owned(), 20_000_000, 3)]);
+    }
+
+    #[test]
+    fn a_page_size_of_zero_reads_one_event_per_page() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = open_in(&directory);
+        store.append_events(&[event("k1", None, None, 1), event("k2", None, None, 2)]).unwrap();
+        let mut page_lengths = Vec::new();
+        store
+            .for_each_event_page(0, &mut |page| {
+                page_lengths.push(page.len());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(page_lengths, [1, 1]);
+    }
+
+    /// The identity lookups run on every ingest; a full scan of the log
+    /// there would make ingesting slow down as the log grows.
+    #[test]
+    fn identity_lookups_search_indexes_instead_of_scanning_tables() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = open_in(&directory);
+        let plan = |sql: &str, parameters: usize| -> Vec<String> {
+            let explained = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut statement = store.connection.prepare(&explained).unwrap();
+            let arrays = vec!["[]"; parameters];
+            statement
+                .query_map(params_from_iter(arrays), |row| row.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let queries = [
+            (SELECT_EVENTS_FOR_IDENTITIES, 2),
+            (SELECT_LINKS_OF_USERS, 1),
+            (SELECT_USERS_ALIASED_FROM, 1),
+            (SELECT_USERS_LINKED_FROM, 1),
+        ];
+        for (sql, parameters) in queries {
+            let steps = plan(sql, parameters);
+            assert!(steps.iter().any(|step| step.starts_with("SEARCH")), "{sql}\n{steps:#?}");
+            assert!(
+                !steps.iter().any(|step| step.starts_with("SCAN events") || step.starts_with("SCAN identity_links")),
+                "{sql}\n{steps:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn zz_measure_append_throughput() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = open_in(&directory);
+        if let Ok(pragmas) = std::env::var("EXTRA_PRAGMAS") { store.connection.execute_batch(&pragmas).unwrap(); eprintln!("{pragmas}"); }
+        let make = |batch: usize| -> Vec<NewEvent> {
+            (0..10_000).map(|index| {
+                let n = batch * 10_000 + index;
+                let user = if n % 3 == 0 { None } else { Some(format!("user-{}@example.com", n / 7)) };
+                let anonymous = Some(format!("anon-{:08x}", n / 5));
+                let key = if std::env::var("SEQUENTIAL_KEYS").is_ok() { format!("{:032x}", n) } else { format!("{:032x}", (n as u128).wrapping_mul(0x9e3779b97f4a7c15f39cc0605cedc835)) };
+                let json = json!({"type":"track","event":"Pricing Page Viewed","messageId": key,"userId": user,"anonymousId": anonymous,
+                    "timestamp":"2026-11-02T10:15:00.123Z","properties":{"plan":"team","path":"/pricing","referrer":"https://www.google.com/"},
+                    "context":{"campaign":{"source":"newsletter","medium":"email"},"page":{"url":"https://example.com/pricing"},"userAgent":"Mozilla/5.0 (X11; Linux x86_64)"}}).to_string();
+                NewEvent { dedup_key: key, kind: "track".into(), user_id: user, anonymous_id: anonymous, previous_id: None,
+                    time: EventTime::from_micros(1_790_000_000_000_000 + n as i64 * 1000), received_at: EventTime::from_micros(1_790_000_000_000_000), json }
+            }).collect()
+        };
+        let batches: Vec<Vec<NewEvent>> = (0..20).map(make).collect();
+        eprintln!("json bytes per event: {}", batches[0].iter().map(|e| e.json.len()).sum::<usize>() / 10_000);
+        for (index, batch) in batches.iter().enumerate() {
+            let started = std::time::Instant::now();
+            let appended = store.append_events(batch).unwrap();
+            let elapsed = started.elapsed();
+            assert_eq!(appended.accepted, 10_000);
+            eprintln!("batch {index:2} (log {:6} before): {:8.0} events/s ({:?})", index * 10_000, 10_000.0 / elapsed.as_secs_f64(), elapsed);
+        }
+        let started = std::time::Instant::now();
+        let appended = store.append_events(&batches[3]).unwrap();
+        eprintln!("re-append 10k duplicates: {:8.0} events/s, {appended:?}", 10_000.0 / started.elapsed().as_secs_f64());
+        let ids: Vec<String> = (0..1000).map(|i| format!("user-{}@example.com", i * 20)).collect();
+        let started = std::time::Instant::now();
+        let found = store.events_for_identities(&ids, &[]).unwrap();
+        eprintln!("events_for_identities 1000 users: {} events in {:?}", found.len(), started.elapsed());
+        let started = std::time::Instant::now();
+        let mut n = 0;
+        store.for_each_event_page(20_000, &mut |page| { n += page.len(); Ok(()) }).unwrap();
+        eprintln!("paging {n} events: {:?}", started.elapsed());
+    }
+}

@@ -1,0 +1,354 @@
+//! One function per subcommand: read the inputs, call the libraries, print.
+
+use crate::input::Source;
+use crate::output;
+use crate::{
+    DemoArgs, ExplainArgs, ExplainFormat, IngestArgs, LeadSortArg, LeadStatus, LeadsArgs, ModelCommand,
+    ScoreArgs, ScoreFormat, TableFormat,
+};
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use qualify_engine::explain::explain as explain_lead;
+use qualify_engine::log::{EventLog, Keep};
+use qualify_engine::score::score_log;
+use qualify_engine::time::EventTime;
+use qualify_engine::Model;
+use qualify_store::ops::{self, OpsError, Touched};
+use qualify_store::{LeadQuery, LeadSort, SqliteStore, Store};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn as_of(text: Option<&str>) -> Result<EventTime> {
+    match text {
+        None => Ok(EventTime::now()),
+        Some(text) => EventTime::parse(text)
+            .ok_or_else(|| anyhow!("--as-of {text:?} is not an RFC 3339 time (e.g. 2026-12-01T00:00:00Z)")),
+    }
+}
+
+/// Reads and checks a model file; every problem is reported at once.
+fn read_model(path: &Path) -> Result<Model> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read model file {}", path.display()))?;
+    Model::parse(&text).map_err(|errors| {
+        anyhow!("{} has {} problem(s):\n{errors}", path.display(), errors.0.len())
+    })
+}
+
+/// Reads an events file into a log, reporting each rejected message on
+/// standard error and keeping the valid ones around it.
+fn load_events_file(path: &Path, model: Arc<Model>, keep: Keep) -> Result<EventLog> {
+    let mut log = EventLog::new(model, keep);
+    let source = Source::open(path)?;
+    let name = source.name.clone();
+    let received = EventTime::now();
+    let stderr = io::stderr();
+    source.for_each_chunk(|lines, first_line, _| {
+        let summary = log.append_lines(lines, first_line, received);
+        let mut stderr = stderr.lock();
+        for rejection in &summary.rejections {
+            writeln!(stderr, "{name}: rejected {rejection}")?;
+        }
+        Ok(())
+    })?;
+    Ok(log)
+}
+
+fn open_existing_store(path: &Path) -> Result<SqliteStore> {
+    if !path.exists() {
+        bail!("no database at {} (create one with `qualify ingest` or `qualify demo`)", path.display());
+    }
+    SqliteStore::open(path).with_context(|| format!("cannot open database {}", path.display()))
+}
+
+fn open_store(path: &Path) -> Result<SqliteStore> {
+    SqliteStore::open(path).with_context(|| format!("cannot open database {}", path.display()))
+}
+
+/// The stored log, prepared for the given model file or the active model.
+fn load_stored_log(db: &Path, model_path: Option<&Path>, keep: Keep) -> Result<EventLog> {
+    let store = open_existing_store(db)?;
+    let model = match model_path {
+        Some(path) => Arc::new(read_model(path)?),
+        None => ops::active_model(&store)
+            .map_err(ops_error)?
+            .map(|(_, model)| model)
+            .ok_or_else(|| anyhow!("{} has no active model: give --model or run `qualify model activate`", db.display()))?,
+    };
+    Ok(ops::load_log(&store, model, keep)?)
+}
+
+fn ops_error(error: OpsError) -> anyhow::Error {
+    match error {
+        OpsError::InvalidModel(errors) => anyhow!("the model is not valid ({} problem(s)):\n{errors}", errors.0.len()),
+        OpsError::Store(error) => anyhow!(error),
+    }
+}
+
+fn load_for(events: Option<&Path>, model: Option<&Path>, db: &Path, keep: Keep) -> Result<EventLog> {
+    match events {
+        Some(events) => {
+            let model = model.ok_or_else(|| anyhow!("--model is required with --events"))?;
+            load_events_file(events, Arc::new(read_model(model)?), keep)
+        }
+        None => load_stored_log(db, model, keep),
+    }
+}
+
+pub fn score(args: ScoreArgs) -> Result<ExitCode> {
+    let as_of = as_of(args.as_of.as_deref())?;
+    let log = load_for(args.events.as_deref(), args.model.as_deref(), &args.db, Keep::ScoringFacts)?;
+    let scores = score_log(&log, as_of);
+    let out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    match args.format {
+        ScoreFormat::Csv => output::write_scores_csv(&scores, out)?,
+        ScoreFormat::Json => output::write_scores_json(&scores, out)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
+    let as_of = as_of(args.as_of.as_deref())?;
+    let log = load_for(args.events.as_deref(), args.model.as_deref(), &args.db, Keep::Everything)?;
+    let explanation = explain_lead(&log, &args.lead_id, as_of)
+        .ok_or_else(|| anyhow!("no lead {:?} with events at or before {as_of}", args.lead_id))?;
+    let mut out = io::stdout().lock();
+    match args.format {
+        ExplainFormat::Text => write!(out, "{}", output::explanation_text(&explanation))?,
+        ExplainFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&explanation)?)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn model(command: ModelCommand) -> Result<ExitCode> {
+    match command {
+        ModelCommand::Check { file } => {
+            let model = read_model(&file)?;
+            print!("{}", model.summary());
+            println!("{} is valid.", file.display());
+        }
+        ModelCommand::Activate { file, db } => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read model file {}", file.display()))?;
+            let mut store = open_store(&db.db)?;
+            let (stored, leads) = ops::activate_model_text(&mut store, &text, EventTime::now())
+                .map_err(|error| match error {
+                    OpsError::InvalidModel(errors) => anyhow!(
+                        "{} was not activated, it has {} problem(s) (the active model stays):\n{errors}",
+                        file.display(),
+                        errors.0.len()
+                    ),
+                    other => ops_error(other),
+                })?;
+            println!("Activated model {:?} as version {}; re-scored {leads} lead(s).", stored.name, stored.version);
+        }
+        ModelCommand::List { db } => {
+            let store = open_existing_store(&db.db)?;
+            let mut table = comfy_table::Table::new();
+            table.load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY);
+            table.set_header(["version", "name", "created_at", "active"]);
+            for model in store.models()? {
+                table.add_row([
+                    model.version.to_string(),
+                    model.name,
+                    model.created_at.to_string(),
+                    if model.active { "active".into() } else { String::new() },
+                ]);
+            }
+            println!("{table}");
+        }
+        ModelCommand::Show { version, db } => {
+            let store = open_existing_store(&db.db)?;
+            let model = match version {
+                Some(version) => store.model(version)?.ok_or_else(|| anyhow!("no model version {version}"))?,
+                None => store.active_model()?.ok_or_else(|| anyhow!("no active model"))?,
+            };
+            print!("{}", model.toml);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(size: Option<u64>) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(size.unwrap_or(0));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Reads NDJSON sources into the store, then re-scores what they touched.
+fn ingest_sources(store: &mut SqliteStore, paths: &[&Path], now: EventTime) -> Result<ops::IngestSummary> {
+    let mut summary = ops::IngestSummary::default();
+    let mut touched = Touched::default();
+    let stderr = io::stderr();
+    for path in paths {
+        let source = Source::open(path)?;
+        let name = source.name.clone();
+        let bar = progress_bar(source.size);
+        bar.set_message(name.clone());
+        source.for_each_chunk(|lines, first_line, read| {
+            let (events, rejections) = ops::parse_lines(lines, first_line, now);
+            let appended = ops::append(store, &events, &mut touched)?;
+            summary.accepted += appended.accepted;
+            summary.duplicates += appended.duplicates;
+            let mut stderr = stderr.lock();
+            for rejection in &rejections {
+                bar.suspend(|| writeln!(stderr, "{name}: rejected {rejection}"))?;
+            }
+            summary.rejections.extend(rejections);
+            bar.set_position(read);
+            Ok(())
+        })?;
+        bar.finish_and_clear();
+    }
+    summary.scored = store.active_model()?.is_some();
+    summary.leads_scored = ops::rescore_touched(store, &touched, now).map_err(ops_error)?;
+    Ok(summary)
+}
+
+pub fn ingest(args: IngestArgs) -> Result<ExitCode> {
+    let mut store = open_store(&args.db.db)?;
+    let paths: Vec<&Path> = args.files.iter().map(|path| path.as_path()).collect();
+    let summary = ingest_sources(&mut store, &paths, EventTime::now())?;
+    println!(
+        "accepted {}, duplicates {}, rejected {}",
+        summary.accepted,
+        summary.duplicates,
+        summary.rejections.len()
+    );
+    let mut reasons: std::collections::BTreeMap<String, u64> = Default::default();
+    for rejection in &summary.rejections {
+        let key = match &rejection.field {
+            Some(field) => format!("{field}: {}", rejection.reason.split(':').next().unwrap_or_default()),
+            None => rejection.reason.split(':').next().unwrap_or_default().to_owned(),
+        };
+        *reasons.entry(key).or_default() += 1;
+    }
+    for (reason, count) in reasons {
+        println!("  rejected {count}: {reason}");
+    }
+    if summary.scored {
+        println!("scored {} lead(s)", summary.leads_scored);
+    } else {
+        println!("no active model yet: run `qualify model activate MODEL.toml` to score the leads");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn leads(args: LeadsArgs) -> Result<ExitCode> {
+    let store = open_existing_store(&args.db.db)?;
+    let query = LeadQuery {
+        mql: args.status.map(|status| matches!(status, LeadStatus::Mql)),
+        grades: args.grade.iter().map(|grade| grade.to_uppercase()).collect(),
+        sort: match args.sort {
+            LeadSortArg::Engagement => LeadSort::Engagement,
+            LeadSortArg::Fit => LeadSort::Fit,
+            LeadSortArg::MqlAt => LeadSort::MqlAt,
+            LeadSortArg::LastSeen => LeadSort::LastSeen,
+            LeadSortArg::LeadId => LeadSort::LeadId,
+        },
+        limit: args.limit,
+        include_anonymous: args.anonymous,
+    };
+    let leads = store.leads(&query)?;
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() { TableFormat::Table } else { TableFormat::Csv });
+    let out = BufWriter::new(io::stdout().lock());
+    match format {
+        TableFormat::Table => output::write_leads_table(&leads, out)?,
+        TableFormat::Csv => output::write_leads_csv(&leads, out)?,
+        TableFormat::Json => output::write_leads_json(&leads, out)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn demo(args: DemoArgs) -> Result<ExitCode> {
+    let config = qualify_generator::GeneratorConfig { leads: args.leads, seed: args.seed, ..Default::default() };
+    if let Some(path) = &args.write_model {
+        std::fs::write(path, qualify_generator::JEWELRY_MODEL)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.generate {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let stats = qualify_generator::generate(&config, &mut out)?;
+        out.flush()?;
+        eprintln!(
+            "wrote {} lines ({} messages, {} leads, {:.1} MB) to {}",
+            stats.lines,
+            stats.messages,
+            stats.leads,
+            stats.bytes as f64 / 1e6,
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = args.db.clone().into_os_string();
+        name.push(suffix);
+        match std::fs::remove_file(&name) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                return Err(error).with_context(|| format!("cannot replace {}", args.db.display()));
+            }
+            _ => {}
+        }
+    }
+    let directory = tempfile::tempdir()?;
+    let events_path = directory.path().join("demo-events.ndjson");
+    {
+        let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&events_path)?);
+        qualify_generator::generate(&config, &mut out)?;
+        out.flush()?;
+    }
+    // The demo is scored as of the end of its generated data, so it shows the
+    // same thing whatever the day.
+    let now = EventTime::from_timestamp(config.end);
+    let mut store = open_store(&args.db)?;
+    store.add_model("fine-jewelry", qualify_generator::JEWELRY_MODEL, now)?;
+    let summary = ingest_sources(&mut store, &[events_path.as_path()], now)?;
+    let leads = ops::rescore_all(&mut store, now).map_err(ops_error)?;
+    println!(
+        "Demo database {}: {} events ({} duplicates skipped, {} rejected), {leads} leads and visitors scored as of {now}.",
+        args.db.display(),
+        summary.accepted,
+        summary.duplicates,
+        summary.rejections.len()
+    );
+    let top = store.leads(&LeadQuery { mql: Some(true), sort: LeadSort::Engagement, limit: Some(10), ..Default::default() })?;
+    let all_mqls = store.leads(&LeadQuery { mql: Some(true), ..Default::default() })?.len();
+    println!("{all_mqls} MQLs now. The top {}:\n", top.len());
+    let (_, model) = ops::active_model(&store).map_err(ops_error)?.ok_or_else(|| anyhow!("the demo model is missing"))?;
+    let log = ops::load_log(&store, model, Keep::Everything)?;
+    for lead in &top {
+        let Some(explanation) = explain_lead(&log, &lead.lead_id, now) else { continue };
+        let reasons: Vec<String> = explanation
+            .mql_crossing
+            .iter()
+            .flat_map(|crossing| crossing.rule_totals.iter().take(3).map(|(rule, total)| format!("{rule} {}", output::two_decimals(*total))))
+            .collect();
+        let fit_rules: Vec<String> = explanation.mql_crossing.iter().flat_map(|c| c.fit_rules_held.clone()).collect();
+        println!(
+            "  {:<10} engagement {:>6}  fit {:>3} ({}, {})  MQL since {}\n      carried by: {}; fit: {}",
+            lead.lead_id,
+            output::two_decimals(lead.engagement),
+            lead.fit,
+            lead.grade,
+            lead.persona.as_deref().unwrap_or("-"),
+            lead.mql_at.map(|time| time.to_string()).unwrap_or_default(),
+            reasons.join(", "),
+            fit_rules.join(", ")
+        );
+    }
+    println!("\nTry: qualify leads --db {} --status mql --limit 20", args.db.display());
+    if let Some(first) = top.first() {
+        println!("     qualify explain {} --db {} --as-of {now}", first.lead_id, args.db.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

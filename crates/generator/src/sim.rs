@@ -1,0 +1,1558 @@
+//! The simulation: leads and anonymous visitors ("actors") living through
+//! sessions, and the Segment messages their browsers, apps and the brand's
+//! backend send about them.
+//!
+//! An actor's whole life depends only on the seed, its id and the time
+//! window (it has its own random stream), so the output does not depend on
+//! the order in which the driver interleaves actors.
+
+use std::io::Write;
+
+use crate::catalog::*;
+use crate::json::Json;
+use crate::output::Output;
+use crate::rng::{stream, Draw, Rand};
+use crate::time::{date_string, DAY, HOUR, MINUTE, SECOND};
+
+/// Longest time a session can last; sessions start at least this long
+/// before the end of the window and at least this long after the previous
+/// one started.
+pub(crate) const SESSION_SPAN: i64 = 4 * HOUR;
+/// Share of messages that are sent twice (a client retry).
+const DUPLICATE_SHARE: f64 = 0.01;
+
+/// The time window, shared by all actors.
+pub(crate) struct World {
+    pub seed: u64,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Latest start of a session: `end_ms - SESSION_SPAN` (or the window start).
+    pub last_start_ms: i64,
+}
+
+/// Which SDK sent a message (its wire format differs, see the crate docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Sdk {
+    /// analytics.js in the browser.
+    AnalyticsJs,
+    /// analytics-ios / analytics-kotlin in the mobile app.
+    Mobile,
+    SegmentPython,
+    SegmentNode,
+    /// @rudderstack/rudder-sdk-node: `originalTimestamp` only, identify
+    /// traits in both `traits` and `context.traits`.
+    RudderNode,
+    /// rudder-sdk-python: identify traits only in `context.traits`.
+    RudderPython,
+}
+
+impl Sdk {
+    fn library(self) -> (&'static str, &'static str) {
+        match self {
+            Sdk::AnalyticsJs => ("analytics.js", "npm:next-1.76.0"),
+            Sdk::Mobile => ("analytics-ios", "4.1.8"), // replaced by the app's own
+            Sdk::SegmentPython => ("analytics-python", "2.3.3"),
+            Sdk::SegmentNode => ("@segment/analytics-node", "2.1.3"),
+            Sdk::RudderNode => ("@rudderstack/rudder-sdk-node", "2.1.4"),
+            Sdk::RudderPython => ("rudder-sdk-python", "2.1.0"),
+        }
+    }
+
+    fn is_server(self) -> bool {
+        !matches!(self, Sdk::AnalyticsJs | Sdk::Mobile)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Persona {
+    Affluent,
+    Bridal,
+    Student,
+    Budget,
+    Gift,
+    Other,
+    /// Anonymous visitors (never identified).
+    Visitor,
+}
+
+impl Persona {
+    /// Relative interest in each collection (indexes of `COLLECTIONS`).
+    fn collection_weights(self) -> &'static [f64] {
+        match self {
+            Persona::Affluent => &[1.0, 1.0, 1.0, 6.0, 3.0, 3.0, 3.0, 0.5, 3.0],
+            Persona::Bridal => &[8.0, 5.0, 6.0, 1.0, 1.0, 2.0, 1.0, 0.5, 1.0],
+            Persona::Student => &[1.0, 0.5, 0.5, 0.5, 2.0, 3.0, 2.0, 5.0, 2.0],
+            Persona::Budget => &[1.0, 1.0, 1.0, 0.5, 2.0, 2.0, 2.0, 4.0, 2.0],
+            Persona::Gift => &[1.0, 1.0, 0.5, 1.0, 3.0, 3.0, 3.0, 4.0, 2.0],
+            Persona::Other | Persona::Visitor => &[2.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+        }
+    }
+}
+
+/// How engaged an actor is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Tier {
+    Low,
+    Mid,
+    High,
+}
+
+/// Behaviour parameters of a tier.
+struct Behaviour {
+    sessions: (i64, i64),
+    pages: (i64, i64),
+    gap_days: f64,
+    product_share: f64,
+    newsletter: f64,
+    catalog: f64,
+    inquiry: f64,
+    appointment: f64,
+    order: f64,
+    wishlist: f64,
+}
+
+const LEAD_BEHAVIOUR: [Behaviour; 3] = [
+    Behaviour { sessions: (1, 2), pages: (1, 3), gap_days: 9.0, product_share: 0.30, newsletter: 0.10, catalog: 0.02, inquiry: 0.010, appointment: 0.0, order: 0.002, wishlist: 0.02 },
+    Behaviour { sessions: (2, 5), pages: (2, 5), gap_days: 6.0, product_share: 0.40, newsletter: 0.12, catalog: 0.08, inquiry: 0.04, appointment: 0.005, order: 0.003, wishlist: 0.06 },
+    Behaviour { sessions: (6, 12), pages: (3, 7), gap_days: 4.0, product_share: 0.50, newsletter: 0.12, catalog: 0.16, inquiry: 0.10, appointment: 0.04, order: 0.008, wishlist: 0.10 },
+];
+
+const VISITOR_BEHAVIOUR: [Behaviour; 3] = [
+    Behaviour { sessions: (1, 1), pages: (1, 3), gap_days: 10.0, product_share: 0.35, newsletter: 0.0, catalog: 0.0, inquiry: 0.0, appointment: 0.0, order: 0.0, wishlist: 0.0 },
+    Behaviour { sessions: (2, 3), pages: (2, 5), gap_days: 7.0, product_share: 0.40, newsletter: 0.0, catalog: 0.0, inquiry: 0.0, appointment: 0.0, order: 0.0, wishlist: 0.01 },
+    Behaviour { sessions: (4, 8), pages: (3, 7), gap_days: 4.0, product_share: 0.50, newsletter: 0.0, catalog: 0.0, inquiry: 0.0, appointment: 0.0, order: 0.0, wishlist: 0.03 },
+];
+
+/// A browser or an app install: one `anonymousId`.
+struct Device {
+    anon: String,
+    /// Index into `APPS` for a mobile app, `None` for a browser.
+    app: Option<usize>,
+    ua: usize,
+    ip: String,
+    locale: &'static str,
+    /// Its messages carry the `userId` (after a login / identify).
+    logged_in: bool,
+    /// Linked to the lead (identify with both ids, or alias).
+    linked: bool,
+    emitted: bool,
+}
+
+impl Device {
+    fn new(rng: &mut Rand, app: bool, mobile_web: Option<bool>) -> Device {
+        let app = app.then(|| rng.below(APPS.len() as u64) as usize);
+        let mut anon = rng.uuid();
+        if app.is_some_and(|a| APPS[a].2 == "iOS") {
+            anon.make_ascii_uppercase();
+        }
+        let ua = loop {
+            let ua = rng.below(USER_AGENTS.len() as u64) as usize;
+            if mobile_web.is_none_or(|m| USER_AGENTS[ua].1 == m) {
+                break ua;
+            }
+        };
+        let ip = format!(
+            "{}.{}.{}.{}",
+            rng.pick(IP_PREFIXES),
+            rng.range(0, 255),
+            rng.range(0, 255),
+            rng.range(1, 254)
+        );
+        let weights: Vec<f64> = LOCALES.iter().map(|l| l.1).collect();
+        let locale = LOCALES[rng.weighted(&weights)].0;
+        Device {
+            anon,
+            app,
+            ua,
+            ip,
+            locale,
+            logged_in: false,
+            linked: false,
+            emitted: false,
+        }
+    }
+
+    fn sdk(&self) -> Sdk {
+        if self.app.is_some() {
+            Sdk::Mobile
+        } else {
+            Sdk::AnalyticsJs
+        }
+    }
+}
+
+/// Profile traits of a lead, with the quirks of real data (numbers sent as
+/// strings, nulls, missing keys).
+struct Traits {
+    email: String,
+    first: &'static str,
+    last: &'static str,
+    age: Option<i64>,
+    age_text: bool,
+    income: Option<i64>,
+    income_text: bool,
+    income_null: bool,
+    interests: Vec<&'static str>,
+    social: Option<bool>,
+    social_null: bool,
+    relationship: Option<&'static str>,
+    phone_null: bool,
+    city: &'static str,
+    company: Option<&'static str>,
+    created_at: i64,
+}
+
+impl Traits {
+    fn write_full(&self, j: &mut Json) {
+        j.s("email", &self.email);
+        j.s("firstName", self.first);
+        j.s("lastName", self.last);
+        self.write_age(j);
+        self.write_income(j);
+        if !self.interests.is_empty() {
+            j.arr("interests");
+            for i in &self.interests {
+                j.str_val(i);
+            }
+            j.end_arr();
+        }
+        match self.social {
+            Some(b) => j.b("attends_social_events", b),
+            None if self.social_null => j.null("attends_social_events"),
+            None => {}
+        }
+        if let Some(r) = self.relationship {
+            j.s("relationship_status", r);
+        }
+        if let Some(c) = self.company {
+            j.s("company", c);
+        }
+        j.s("city", self.city);
+        if self.phone_null {
+            j.null("phone");
+        }
+        j.ts("createdAt", self.created_at);
+    }
+
+    fn write_age(&self, j: &mut Json) {
+        match self.age {
+            Some(a) if self.age_text => j.s("age", &a.to_string()),
+            Some(a) => j.i("age", a),
+            None => {}
+        }
+    }
+
+    fn write_income(&self, j: &mut Json) {
+        match self.income {
+            Some(v) if self.income_text => j.s("household_income", &v.to_string()),
+            Some(v) => j.i("household_income", v),
+            None if self.income_null => j.null("household_income"),
+            None => {}
+        }
+    }
+
+    fn write_interests(&self, j: &mut Json) {
+        j.arr("interests");
+        for i in &self.interests {
+            j.str_val(i);
+        }
+        j.end_arr();
+    }
+}
+
+/// A later change to a lead's profile, sent by a later identify.
+#[derive(Clone, Copy, Debug)]
+enum Update {
+    /// Got engaged: relationship_status and interests change.
+    Engaged,
+    Income(i64),
+    Birthday,
+    Social,
+}
+
+struct Lead {
+    user_id: String,
+    persona: Persona,
+    traits: Traits,
+    /// SDK of the brand's backend for this lead's server-side messages.
+    backend: Sdk,
+    /// Linked by `alias` (previousId = anonymousId) instead of an identify
+    /// with both ids; browser events then never carry the userId.
+    alias_flow: bool,
+    /// Known to the CRM before any web visit: the first message is a
+    /// server-side identify with only the userId.
+    server_first: bool,
+    id_session: u32,
+    identified: bool,
+    update: Option<(u32, Update)>,
+    group_session: Option<u32>,
+    newsletter_at: Option<u32>,
+    unsubscribed: bool,
+    catalog: bool,
+    appointment: bool,
+    ordered: bool,
+    inquiries: u32,
+}
+
+/// One page (or app screen) view.
+struct View {
+    path: String,
+    /// Query string including `?`, or empty.
+    search: String,
+    title: String,
+    name: &'static str,
+    referrer: &'static str,
+    product: Option<usize>,
+    collection: Option<usize>,
+    campaign: Option<&'static Campaign>,
+    query: Option<&'static str>,
+}
+
+impl View {
+    fn home() -> View {
+        View {
+            path: "/".into(),
+            search: String::new(),
+            title: format!("{BRAND} | Fine Jewelry"),
+            name: "Home",
+            referrer: "",
+            product: None,
+            collection: None,
+            campaign: None,
+            query: None,
+        }
+    }
+
+    fn product(p: usize) -> View {
+        let product = &PRODUCTS[p];
+        View {
+            path: format!("/products/{}", product.slug),
+            title: format!("{} | {BRAND}", product.name),
+            name: "Product",
+            product: Some(p),
+            collection: Some(product.collection),
+            ..View::home()
+        }
+    }
+
+    fn collection(c: usize) -> View {
+        View {
+            path: format!("/collections/{}", COLLECTIONS[c].slug),
+            title: format!("{} | {BRAND}", COLLECTIONS[c].title),
+            name: "Collection",
+            collection: Some(c),
+            ..View::home()
+        }
+    }
+
+    fn content(i: usize) -> View {
+        let (path, title, name) = CONTENT[i];
+        View {
+            path: path.into(),
+            title: format!("{title} | {BRAND}"),
+            name,
+            ..View::home()
+        }
+    }
+
+    fn service(path: &str, title: &str, name: &'static str) -> View {
+        View {
+            path: path.into(),
+            title: format!("{title} | {BRAND}"),
+            name,
+            ..View::home()
+        }
+    }
+
+    fn search(query: &'static str) -> View {
+        View {
+            path: "/search".into(),
+            search: format!("?q={}", query.replace(' ', "+")),
+            title: format!("Search: {query} | {BRAND}"),
+            name: "Search",
+            query: Some(query),
+            ..View::home()
+        }
+    }
+
+    fn screen_name(&self) -> &'static str {
+        match self.name {
+            "Product" => "Product Detail",
+            "Cart" => "Bag",
+            n => n,
+        }
+    }
+
+    fn write_url(&self, buf: &mut String) {
+        buf.push_str(ORIGIN);
+        buf.push_str(&self.path);
+        buf.push_str(&self.search);
+    }
+}
+
+/// Where a page event puts the page's path (the scoring spec reads
+/// `properties.path`, else `context.page.path`, else the path of
+/// `properties.url`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum PathIn {
+    /// `properties.path` (most page events).
+    Properties,
+    /// Only in `context.page.path`.
+    ContextPage,
+    /// Only as part of `properties.url`.
+    Url,
+}
+
+/// What a message says.
+enum Body<'a> {
+    Page(&'a View, PathIn),
+    Screen(&'a View),
+    Track(&'a str, &'a dyn Fn(&mut Json)),
+    /// Traits, and for RudderStack node an optional different (stale)
+    /// `context.traits`.
+    Identify(&'a dyn Fn(&mut Json), Option<&'a dyn Fn(&mut Json)>),
+    Alias(&'a str),
+    Group(&'a str, &'a dyn Fn(&mut Json)),
+}
+
+/// One message to send.
+struct Msg<'a> {
+    sdk: Sdk,
+    anon: Option<&'a str>,
+    user: Option<&'a str>,
+    /// The browser or app it comes from (for `context`).
+    device: Option<&'a Device>,
+    /// The page it was sent from (`context.page`, browser only).
+    page: Option<&'a View>,
+    body: Body<'a>,
+}
+
+/// Per-session cursor: the current time and the output.
+struct Cursor<'a, 'w, W: Write> {
+    rng: &'a mut Rand,
+    world: &'a World,
+    out: &'a mut Output<'w, W>,
+    t: i64,
+    limit: i64,
+    long_gap_used: bool,
+}
+
+impl<W: Write> Cursor<'_, '_, W> {
+    /// Moves on by a uniform amount of time in `lo..=hi` ms.
+    fn advance(&mut self, lo: i64, hi: i64) {
+        self.t += self.rng.range(lo, hi);
+    }
+
+    /// The pause before the next page: usually seconds to minutes; once in
+    /// a while exactly 30 minutes, or just over (the visit boundary).
+    fn page_gap(&mut self) {
+        if !self.long_gap_used && self.rng.chance(0.03) {
+            self.long_gap_used = true;
+            self.t += 30 * MINUTE;
+            match self.rng.below(3) {
+                0 => {}
+                1 => self.t += 1,
+                _ => self.t += self.rng.range(1, 5 * SECOND),
+            }
+        } else {
+            let gap = (self.rng.exp(75.0 * SECOND as f64) as i64).min(12 * MINUTE);
+            self.t += 4 * SECOND + gap + self.rng.range(0, 999);
+        }
+    }
+
+    /// Serializes `msg` at the current time and queues it for delivery.
+    fn emit(&mut self, msg: Msg<'_>) -> bool {
+        let t = self.t;
+        if t >= self.world.end_ms || t < self.world.start_ms {
+            debug_assert!(false, "event time outside the window");
+            return false;
+        }
+        let app = msg.device.is_some_and(|d| d.app.is_some());
+        let rng = &mut *self.rng;
+        // Delivery: mostly immediate, some late (retries, offline apps).
+        let r = rng.unit();
+        let delay = match (msg.sdk.is_server(), app) {
+            (true, _) if r < 0.99 => rng.range(0, 800),
+            (true, _) => rng.range(SECOND, 5 * MINUTE),
+            (false, true) if r < 0.85 => rng.range(0, 3 * SECOND),
+            (false, true) if r < 0.92 => rng.range(3 * SECOND, 30 * MINUTE),
+            (false, true) => rng.range(30 * MINUTE, DAY),
+            (false, false) if r < 0.96 => rng.range(0, 1_500),
+            (false, false) if r < 0.99 => rng.range(1_500, 10 * MINUTE),
+            (false, false) => rng.range(10 * MINUTE, DAY),
+        };
+        let key = t + delay;
+        let sent_at = (key + rng.range(2, 400)).min(self.world.end_ms - 1).max(t);
+        let message_id = match msg.sdk {
+            Sdk::AnalyticsJs => format!("ajs-next-{}", rng.hex(32)),
+            Sdk::Mobile => rng.uuid().to_ascii_uppercase(),
+            _ => rng.uuid(),
+        };
+        let text = render(&msg, &message_id, t, sent_at);
+        if rng.chance(DUPLICATE_SHARE) {
+            let later = key + rng.range(2 * SECOND, 6 * HOUR);
+            self.out.push(later, text.clone());
+            self.out.stats.duplicates += 1;
+        }
+        self.out.push(key, text);
+        true
+    }
+}
+
+/// The JSON text of a message.
+fn render(msg: &Msg<'_>, message_id: &str, t: i64, sent_at: i64) -> Box<[u8]> {
+    let mut j = Json::with_capacity(1024);
+    let mut url = String::with_capacity(128);
+    j.begin_obj();
+    let ty = match msg.body {
+        Body::Page(..) => "page",
+        Body::Screen(_) => "screen",
+        Body::Track(..) => "track",
+        Body::Identify(..) => "identify",
+        Body::Alias(_) => "alias",
+        Body::Group(..) => "group",
+    };
+    j.s("type", ty);
+    j.s("messageId", message_id);
+    if let Some(a) = msg.anon {
+        j.s("anonymousId", a);
+    }
+    if let Some(u) = msg.user {
+        j.s("userId", u);
+    }
+    match msg.body {
+        Body::Page(v, path_in) => {
+            j.s("name", v.name);
+            j.obj("properties");
+            if path_in == PathIn::Properties {
+                j.s("path", &v.path);
+            }
+            if !v.referrer.is_empty() {
+                j.s("referrer", v.referrer);
+            }
+            if !v.search.is_empty() {
+                j.s("search", &v.search);
+            }
+            j.s("title", &v.title);
+            v.write_url(&mut url);
+            j.s("url", &url);
+            j.end_obj();
+        }
+        Body::Screen(v) => {
+            j.s("name", v.screen_name());
+            j.obj("properties");
+            j.s("path", &v.path);
+            if let Some(p) = v.product {
+                j.s("product_id", PRODUCTS[p].slug);
+            }
+            j.end_obj();
+        }
+        Body::Track(event, props) => {
+            j.s("event", event);
+            j.obj("properties");
+            props(&mut j);
+            j.end_obj();
+        }
+        Body::Identify(traits, _) => {
+            if msg.sdk != Sdk::RudderPython {
+                j.obj("traits");
+                traits(&mut j);
+                j.end_obj();
+            }
+        }
+        Body::Alias(previous) => j.s("previousId", previous),
+        Body::Group(group_id, traits) => {
+            j.s("groupId", group_id);
+            j.obj("traits");
+            traits(&mut j);
+            j.end_obj();
+        }
+    }
+
+    j.obj("context");
+    match (msg.sdk, msg.device) {
+        (Sdk::Mobile, Some(d)) => {
+            let (lib, version, os, os_version, model) = APPS[d.app.unwrap_or(0)];
+            j.obj("app");
+            j.s("name", BRAND);
+            j.s("version", APP_VERSION);
+            j.end_obj();
+            j.obj("device");
+            j.s("model", model);
+            j.s("type", if os == "iOS" { "ios" } else { "android" });
+            j.end_obj();
+            j.s("ip", &d.ip);
+            j.obj("library");
+            j.s("name", lib);
+            j.s("version", version);
+            j.end_obj();
+            j.s("locale", d.locale);
+            j.obj("os");
+            j.s("name", os);
+            j.s("version", os_version);
+            j.end_obj();
+        }
+        (Sdk::AnalyticsJs, Some(d)) => {
+            let campaign = match msg.body {
+                Body::Page(v, _) => v.campaign,
+                _ => msg.page.and_then(|p| p.campaign),
+            };
+            if let Some(c) = campaign {
+                j.obj("campaign");
+                j.s("medium", c.medium);
+                j.s("name", c.name);
+                j.s("source", c.source);
+                j.end_obj();
+            }
+            j.s("ip", &d.ip);
+            library(&mut j, msg.sdk);
+            j.s("locale", d.locale);
+            if let Some(p) = msg.page {
+                j.obj("page");
+                j.s("path", &p.path);
+                j.s("referrer", p.referrer);
+                if !p.search.is_empty() {
+                    j.s("search", &p.search);
+                }
+                j.s("title", &p.title);
+                if url.is_empty() {
+                    p.write_url(&mut url);
+                }
+                j.s("url", &url);
+                j.end_obj();
+            }
+            j.s("userAgent", USER_AGENTS[d.ua].0);
+        }
+        (sdk, _) => {
+            library(&mut j, sdk);
+            if let Body::Identify(traits, stale) = msg.body {
+                if matches!(sdk, Sdk::RudderNode | Sdk::RudderPython) {
+                    j.obj("traits");
+                    match stale {
+                        Some(stale) if sdk == Sdk::RudderNode => stale(&mut j),
+                        _ => traits(&mut j),
+                    }
+                    j.end_obj();
+                }
+            }
+        }
+    }
+    j.end_obj();
+
+    if msg.sdk == Sdk::RudderNode {
+        j.ts("originalTimestamp", t);
+    } else {
+        j.ts("timestamp", t);
+    }
+    j.ts("sentAt", sent_at);
+    if matches!(msg.sdk, Sdk::RudderNode | Sdk::RudderPython) {
+        j.s("channel", "server");
+    }
+    j.obj("integrations");
+    j.end_obj();
+    j.end_obj();
+    j.buf.into_boxed_slice()
+}
+
+fn library(j: &mut Json, sdk: Sdk) {
+    let (name, version) = sdk.library();
+    j.obj("library");
+    j.s("name", name);
+    j.s("version", version);
+    j.end_obj();
+}
+
+/// A lead or an anonymous visitor, between its sessions.
+pub(crate) struct Actor {
+    rng: Rand,
+    tier: Tier,
+    persona: Persona,
+    lead: Option<Box<Lead>>,
+    devices: Vec<Device>,
+    sessions_total: u32,
+    session_idx: u32,
+    /// Session index from which the second device (if any) is used.
+    second_from: u32,
+}
+
+/// When an actor's first session starts: its first draw, so that the
+/// driver can sort all actors by start cheaply.
+pub(crate) fn first_touch(world: &World, id: u32) -> i64 {
+    let mut rng = stream(world.seed, u64::from(id) + 1);
+    draw_first_touch(&mut rng, world)
+}
+
+/// First touches grow towards the end of the window (the run-up to the
+/// holiday season): the density rises linearly, from 0.2 times the average
+/// at the start to 1.8 times at the end.
+fn draw_first_touch(rng: &mut Rand, world: &World) -> i64 {
+    let span = (world.last_start_ms - world.start_ms).max(0) as f64;
+    // inverse of the CDF 0.2x + 0.8x² of the density 0.2 + 1.6x on [0, 1]
+    let u = rng.unit();
+    let x = ((0.04 + 3.2 * u).sqrt() - 0.2) / 1.6;
+    let t = world.start_ms + (x.clamp(0.0, 1.0) * span) as i64;
+    diurnal(rng, t, world)
+}
+
+/// Fewer sessions at night (US time): push most night starts to the morning.
+fn diurnal(rng: &mut Rand, t: i64, world: &World) -> i64 {
+    let local_hour = (t - 5 * HOUR).rem_euclid(DAY) / HOUR;
+    if (1..7).contains(&local_hour) && rng.chance(0.8) {
+        let later = t + rng.range(6 * HOUR, 9 * HOUR);
+        if later <= world.last_start_ms {
+            return later;
+        }
+    }
+    t
+}
+
+impl Actor {
+    /// Creates actor `id` (leads are `0..leads`); returns it with the start
+    /// of its first session (the same as [`first_touch`]).
+    pub(crate) fn new(world: &World, id: u32, leads: u32) -> (Actor, i64) {
+        let mut rng = stream(world.seed, u64::from(id) + 1);
+        let start = draw_first_touch(&mut rng, world);
+        let actor = if id < leads {
+            Actor::new_lead(rng, id, start)
+        } else {
+            Actor::new_visitor(rng)
+        };
+        (actor, start)
+    }
+
+    fn new_visitor(mut rng: Rand) -> Actor {
+        let tier = [Tier::Low, Tier::Mid, Tier::High][rng.weighted(&[0.80, 0.16, 0.04])];
+        let b = &VISITOR_BEHAVIOUR[tier as usize];
+        let sessions_total = rng.range(b.sessions.0, b.sessions.1) as u32;
+        let app = rng.chance(0.06);
+        let device = Device::new(&mut rng, app, None);
+        Actor {
+            rng,
+            tier,
+            persona: Persona::Visitor,
+            lead: None,
+            devices: vec![device],
+            sessions_total,
+            session_idx: 0,
+            second_from: u32::MAX,
+        }
+    }
+
+    fn new_lead(mut rng: Rand, id: u32, start: i64) -> Actor {
+        const PERSONAS: [Persona; 6] = [
+            Persona::Affluent,
+            Persona::Bridal,
+            Persona::Student,
+            Persona::Budget,
+            Persona::Gift,
+            Persona::Other,
+        ];
+        let persona = PERSONAS[rng.weighted(&[0.20, 0.15, 0.15, 0.25, 0.15, 0.10])];
+        let fit = matches!(persona, Persona::Affluent | Persona::Bridal);
+        let tier_weights: &[f64] = if fit { &[0.20, 0.36, 0.44] } else { &[0.60, 0.33, 0.07] };
+        let tier = [Tier::Low, Tier::Mid, Tier::High][rng.weighted(tier_weights)];
+        let b = &LEAD_BEHAVIOUR[tier as usize];
+        let sessions_total = rng.range(b.sessions.0, b.sessions.1) as u32;
+
+        let (traits, update_kind) = make_traits(&mut rng, persona, id, start);
+        let backend = [Sdk::SegmentPython, Sdk::SegmentNode, Sdk::RudderNode, Sdk::RudderPython]
+            [rng.weighted(&[0.55, 0.15, 0.15, 0.15])];
+        let r = rng.unit();
+        let server_first = r < 0.05;
+        let alias_flow = !server_first && r < 0.17;
+        let id_session = [0, 1, 2, 3][rng.weighted(&[0.45, 0.30, 0.15, 0.10])];
+        let update = update_kind.map(|u| (id_session + rng.range(1, 3) as u32, u));
+        let group_session = rng.chance(0.003).then_some(id_session);
+
+        let first_app = rng.chance(0.02);
+        let mut devices = vec![Device::new(&mut rng, first_app, None)];
+        let mut second_from = u32::MAX;
+        if sessions_total >= 2 && rng.chance(0.10) {
+            let app = !first_app && rng.chance(0.6);
+            let mobile = USER_AGENTS[devices[0].ua].1;
+            devices.push(Device::new(&mut rng, app, Some(!mobile)));
+            second_from = rng.range(1, i64::from(sessions_total) - 1) as u32;
+        }
+
+        let user_id = format!("u-{:06}", u64::from(id) + 1);
+        Actor {
+            rng,
+            tier,
+            persona,
+            lead: Some(Box::new(Lead {
+                user_id,
+                persona,
+                traits,
+                backend,
+                alias_flow,
+                server_first,
+                id_session,
+                identified: false,
+                update,
+                group_session,
+                newsletter_at: None,
+                unsubscribed: false,
+                catalog: false,
+                appointment: false,
+                ordered: false,
+                inquiries: 0,
+            })),
+            devices,
+            sessions_total,
+            session_idx: 0,
+            second_from,
+        }
+    }
+
+    /// Number of this actor's anonymousIds that sent something but were
+    /// never linked to a userId (call when the actor is done).
+    pub(crate) fn unlinked_devices(&self) -> u64 {
+        self.devices.iter().filter(|d| d.emitted && !d.linked).count() as u64
+    }
+
+    /// Plays the session starting at `t0`; returns when the next one starts,
+    /// or `None` when the actor is done.
+    pub(crate) fn run_session<W: Write>(
+        &mut self,
+        world: &World,
+        out: &mut Output<'_, W>,
+        t0: i64,
+    ) -> Option<i64> {
+        let behaviour = if self.lead.is_some() {
+            &LEAD_BEHAVIOUR[self.tier as usize]
+        } else {
+            &VISITOR_BEHAVIOUR[self.tier as usize]
+        };
+        let gap = if self.rng.chance(0.12) {
+            self.rng.range(SESSION_SPAN, 10 * HOUR)
+        } else {
+            SESSION_SPAN + self.rng.exp(behaviour.gap_days * DAY as f64) as i64
+        };
+        let next = diurnal(&mut self.rng, t0.saturating_add(gap), world);
+        let is_last = self.session_idx + 1 >= self.sessions_total || next > world.last_start_ms;
+        let dev = if self.session_idx >= self.second_from && self.rng.chance(0.6) {
+            1
+        } else {
+            0
+        };
+        let pages = self.rng.range(behaviour.pages.0, behaviour.pages.1) as u32;
+
+        // Reborrow the parts separately: the cursor holds the rng and output.
+        let Actor {
+            rng,
+            persona,
+            lead,
+            devices,
+            session_idx,
+            ..
+        } = self;
+        let mut cur = Cursor {
+            rng,
+            world,
+            out,
+            t: t0,
+            limit: t0 + 3 * HOUR,
+            long_gap_used: false,
+        };
+        let sidx = *session_idx;
+        match lead {
+            Some(lead) => {
+                lead_session(&mut cur, lead, devices, dev, sidx, pages, is_last, behaviour)
+            }
+            None => visitor_session(&mut cur, *persona, &mut devices[dev], sidx, pages, behaviour),
+        }
+        debug_assert!(cur.t < t0 + SESSION_SPAN);
+        *session_idx += 1;
+        (!is_last).then_some(next)
+    }
+}
+
+
+fn make_traits(rng: &mut Rand, persona: Persona, id: u32, start: i64) -> (Traits, Option<Update>) {
+    let first = *rng.pick(FIRST_NAMES);
+    let last = *rng.pick(LAST_NAMES);
+    let email = format!(
+        "{}.{}{}@{}",
+        first.to_ascii_lowercase(),
+        last.to_ascii_lowercase(),
+        u64::from(id) + 1,
+        rng.pick(EMAIL_DOMAINS)
+    );
+    let mut t = Traits {
+        email,
+        first,
+        last,
+        age: None,
+        age_text: rng.chance(0.15),
+        income: None,
+        income_text: rng.chance(0.04),
+        income_null: false,
+        interests: Vec::new(),
+        social: None,
+        social_null: false,
+        relationship: None,
+        phone_null: rng.chance(0.2),
+        city: *rng.pick(CITIES),
+        company: None,
+        created_at: start,
+    };
+    let mut update = None;
+    let pick_some = |rng: &mut Rand, pool: &[&'static str], n: usize, into: &mut Vec<&'static str>| {
+        for _ in 0..n {
+            let x = *rng.pick(pool);
+            if !into.contains(&x) {
+                into.push(x);
+            }
+        }
+    };
+    match persona {
+        Persona::Affluent => {
+            t.age = Some(if rng.chance(0.9) { rng.range(30, 50) } else { rng.range(51, 58) });
+            if rng.chance(0.8) {
+                t.income = Some(rng.range(30, 120) * 5_000);
+            } else {
+                t.income_null = rng.chance(0.5);
+                if rng.chance(0.5) {
+                    update = Some(Update::Income(rng.range(30, 120) * 5_000));
+                }
+            }
+            if rng.chance(0.9) {
+                pick_some(rng, &["high-end fashion", "accessories"], 2, &mut t.interests);
+            }
+            pick_some(rng, &["art", "travel", "wine", "philanthropy", "interior design"], 2, &mut t.interests);
+            let r = rng.unit();
+            if r < 0.85 {
+                t.social = Some(true);
+            } else if r < 0.93 {
+                t.social_null = true;
+            } else {
+                t.social = Some(false);
+            }
+            t.relationship = Some(*rng.pick(&["married", "married", "single", "divorced"]));
+        }
+        Persona::Bridal => {
+            t.age = Some(if rng.chance(0.9) { rng.range(25, 40) } else { rng.range(41, 46) });
+            if rng.chance(0.65) {
+                t.relationship = Some("engaged");
+                t.interests = vec!["bridal", "wedding"];
+                pick_some(rng, &["travel", "home decor", "photography"], 1, &mut t.interests);
+            } else {
+                t.relationship = Some("in a relationship");
+                t.interests = vec!["travel", "jewelry"];
+                update = Some(Update::Engaged);
+            }
+            t.income = Some(rng.range(10, 36) * 5_000);
+            if rng.chance(0.5) {
+                t.social = Some(rng.chance(0.5));
+            }
+        }
+        Persona::Student => {
+            t.age = Some(rng.range(18, 23));
+            if rng.chance(0.5) {
+                t.income = Some(rng.range(1, 5) * 5_000);
+            }
+            pick_some(rng, &["music", "gaming", "streetwear", "sneakers", "k-pop"], 2, &mut t.interests);
+            t.social = Some(rng.chance(0.4));
+            t.relationship = Some(*rng.pick(&["single", "single", "in a relationship"]));
+            if rng.chance(0.03) {
+                update = Some(Update::Engaged);
+            }
+        }
+        Persona::Budget => {
+            t.age = Some(rng.range(25, 65));
+            t.income = Some(rng.range(6, 19) * 5_000);
+            pick_some(rng, &["home decor", "gardening", "cooking", "fitness", "reading"], 2, &mut t.interests);
+            if rng.chance(0.5) {
+                t.social = Some(false);
+            }
+            t.relationship = Some(*rng.pick(&["married", "single"]));
+            let r = rng.unit();
+            if r < 0.03 {
+                update = Some(Update::Engaged);
+            } else if r < 0.08 {
+                update = Some(Update::Income(rng.range(6, 19) * 5_000));
+            }
+        }
+        Persona::Gift => {
+            t.age = Some(rng.range(45, 72));
+            t.income = Some(rng.range(12, 29) * 5_000);
+            pick_some(rng, &["golf", "travel", "watches", "sports"], 2, &mut t.interests);
+            t.social = Some(rng.chance(0.3));
+            t.relationship = Some("married");
+            let r = rng.unit();
+            if r < 0.05 {
+                update = Some(Update::Birthday);
+            } else if r < 0.08 {
+                update = Some(Update::Social);
+            }
+        }
+        Persona::Other | Persona::Visitor => {
+            t.company = Some(*rng.pick(&[
+                "Brilliant Earth Research",
+                "Atelier Supply Co.",
+                "Northline Wholesale",
+                "Studio Vale",
+            ]));
+            if rng.chance(0.5) {
+                t.interests = vec!["jewelry design"];
+            }
+        }
+    }
+    if update.is_none() && t.age.is_some() && rng.chance(0.04) {
+        update = Some(Update::Birthday);
+    }
+    (t, update)
+}
+
+impl Traits {
+    fn apply(&mut self, update: Update) {
+        match update {
+            Update::Engaged => {
+                self.relationship = Some("engaged");
+                self.interests.retain(|i| *i != "jewelry");
+                for x in ["bridal", "wedding"] {
+                    if !self.interests.contains(&x) {
+                        self.interests.insert(0, x);
+                    }
+                }
+            }
+            Update::Income(v) => {
+                self.income = Some(v);
+                self.income_null = false;
+            }
+            Update::Birthday => self.age = self.age.map(|a| a + 1),
+            Update::Social => {
+                self.social = Some(true);
+                self.social_null = false;
+            }
+        }
+    }
+
+    /// The traits an update identify sends (after `apply`).
+    fn write_update(&self, j: &mut Json, update: Update) {
+        j.s("email", &self.email);
+        match update {
+            Update::Engaged => {
+                j.s("relationship_status", "engaged");
+                self.write_interests(j);
+            }
+            Update::Income(_) => self.write_income(j),
+            Update::Birthday => self.write_age(j),
+            Update::Social => j.b("attends_social_events", true),
+        }
+    }
+}
+
+fn pick_collection(rng: &mut Rand, persona: Persona) -> usize {
+    rng.weighted(persona.collection_weights())
+}
+
+fn pick_product_in(rng: &mut Rand, collection: usize) -> usize {
+    let n = PRODUCTS.iter().filter(|p| p.collection == collection).count() as u64;
+    let k = rng.below(n) as usize;
+    PRODUCTS
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.collection == collection)
+        .nth(k)
+        .map(|(i, _)| i)
+        .expect("every collection has products")
+}
+
+fn pick_product(rng: &mut Rand, persona: Persona) -> usize {
+    let c = pick_collection(rng, persona);
+    pick_product_in(rng, c)
+}
+
+/// The first page of a session: direct, organic referral or campaign.
+fn landing(rng: &mut Rand, persona: Persona, first_session: bool, app: bool) -> View {
+    if app {
+        return View::home();
+    }
+    let campaign_share = if first_session { 0.30 } else { 0.08 };
+    if rng.chance(campaign_share) {
+        let c = rng.pick(CAMPAIGNS);
+        let mut v = match c.landing {
+            Some(col) => View::collection(col),
+            None => View::home(),
+        };
+        v.search = format!(
+            "?utm_source={}&utm_medium={}&utm_campaign={}",
+            c.source, c.medium, c.name
+        );
+        v.referrer = c.referrer;
+        v.campaign = Some(c);
+        return v;
+    }
+    if rng.chance(0.35) {
+        return if rng.chance(0.6) {
+            View::home()
+        } else {
+            View::product(pick_product(rng, persona))
+        };
+    }
+    let referrer = *rng.pick(REFERRERS);
+    let r = rng.unit();
+    let mut v = if r < 0.4 {
+        View::product(pick_product(rng, persona))
+    } else if r < 0.75 {
+        View::collection(pick_collection(rng, persona))
+    } else {
+        View::content(rng.range(4, CONTENT.len() as i64 - 1) as usize)
+    };
+    v.referrer = referrer;
+    v
+}
+
+/// The next page of a walk through the site.
+fn next_view(rng: &mut Rand, persona: Persona, b: &Behaviour, prev: &View) -> View {
+    match rng.weighted(&[b.product_share, 0.22, 0.06, 0.09, 0.05, 0.03]) {
+        0 => {
+            let c = match prev.collection {
+                Some(c) if rng.chance(0.7) => c,
+                _ => pick_collection(rng, persona),
+            };
+            View::product(pick_product_in(rng, c))
+        }
+        1 => View::collection(pick_collection(rng, persona)),
+        2 => View::home(),
+        3 => View::content(rng.below(CONTENT.len() as u64) as usize),
+        4 => View::search(*rng.pick(SEARCHES)),
+        _ => View::service("/cart", "Your Bag", "Cart"),
+    }
+}
+
+/// A page (browser) or screen (app) view.
+fn emit_view<W: Write>(cur: &mut Cursor<'_, '_, W>, d: &mut Device, user: Option<&str>, view: &View) {
+    let msg = if d.app.is_some() {
+        Msg { sdk: Sdk::Mobile, anon: Some(&d.anon), user, device: Some(d), page: None, body: Body::Screen(view) }
+    } else {
+        // The page is in `properties`; `context.page` only when the path is
+        // not (a few events exercise each path fallback).
+        let r = cur.rng.unit();
+        let path_in = if r < 0.03 {
+            PathIn::ContextPage
+        } else if r < 0.05 {
+            PathIn::Url
+        } else {
+            PathIn::Properties
+        };
+        let page = (path_in == PathIn::ContextPage).then_some(view);
+        Msg { sdk: Sdk::AnalyticsJs, anon: Some(&d.anon), user, device: Some(d), page, body: Body::Page(view, path_in) }
+    };
+    if cur.emit(msg) {
+        d.emitted = true;
+        d.linked |= user.is_some();
+    }
+}
+
+/// A track event sent by the browser or app.
+fn emit_client_track<W: Write>(
+    cur: &mut Cursor<'_, '_, W>,
+    d: &mut Device,
+    user: Option<&str>,
+    view: &View,
+    event: &str,
+    props: &dyn Fn(&mut Json),
+) {
+    let page = d.app.is_none().then_some(view);
+    let msg = Msg { sdk: d.sdk(), anon: Some(&d.anon), user, device: Some(d), page, body: Body::Track(event, props) };
+    if cur.emit(msg) {
+        d.emitted = true;
+        d.linked |= user.is_some();
+    }
+}
+
+/// A track event sent by the brand's backend (userId only).
+fn emit_server_track<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &Lead, event: &str, props: &dyn Fn(&mut Json)) {
+    cur.emit(Msg {
+        sdk: lead.backend,
+        anon: None,
+        user: Some(&lead.user_id),
+        device: None,
+        page: None,
+        body: Body::Track(event, props),
+    });
+}
+
+fn product_props(j: &mut Json, p: usize, detailed: bool) {
+    let product = &PRODUCTS[p];
+    j.s("product_id", product.slug);
+    j.s("name", product.name);
+    j.i("price", product.price);
+    j.s("currency", "USD");
+    if detailed {
+        j.s("category", COLLECTIONS[product.collection].title);
+    }
+}
+
+/// Links device `dev` to the lead: an identify with both ids (from the
+/// client or the backend), or for alias-flow leads an `alias` then a
+/// userId-only identify.
+fn identify<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &mut Lead, devices: &mut [Device], dev: usize, view: &View) {
+    if lead.identified {
+        return;
+    }
+    lead.identified = true;
+    lead.traits.created_at = cur.t;
+    let d = &mut devices[dev];
+    let traits = &lead.traits;
+    let full = |j: &mut Json| traits.write_full(j);
+    if lead.alias_flow && d.app.is_none() {
+        let sent = cur.emit(Msg {
+            sdk: lead.backend,
+            anon: None,
+            user: Some(&lead.user_id),
+            device: None,
+            page: None,
+            body: Body::Alias(&d.anon),
+        });
+        d.linked |= sent;
+        cur.advance(50, 900);
+        cur.emit(Msg {
+            sdk: lead.backend,
+            anon: None,
+            user: Some(&lead.user_id),
+            device: None,
+            page: None,
+            body: Body::Identify(&full, None),
+        });
+    } else {
+        let sdk = if cur.rng.chance(0.6) { d.sdk() } else { lead.backend };
+        let client = !sdk.is_server();
+        let page = (client && d.app.is_none()).then_some(view);
+        let msg = Msg {
+            sdk,
+            anon: Some(&d.anon),
+            user: Some(&lead.user_id),
+            device: client.then_some(&*d),
+            page,
+            body: Body::Identify(&full, None),
+        };
+        if cur.emit(msg) {
+            d.linked = true;
+            d.emitted = true;
+        }
+        d.logged_in = true;
+    }
+}
+
+/// A client-side login identify (email only) on an already known lead.
+fn login<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &Lead, d: &mut Device, view: &View) {
+    let email = |j: &mut Json| j.s("email", &lead.traits.email);
+    let page = d.app.is_none().then_some(view);
+    let msg = Msg {
+        sdk: d.sdk(),
+        anon: Some(&d.anon),
+        user: Some(&lead.user_id),
+        device: Some(d),
+        page,
+        body: Body::Identify(&email, None),
+    };
+    if cur.emit(msg) {
+        d.linked = true;
+        d.emitted = true;
+    }
+    d.logged_in = true;
+}
+
+/// A backend identify changing some traits. RudderStack node clients
+/// sometimes still carry the previous profile in `context.traits`.
+fn update_identify<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &mut Lead, update: Update) {
+    let mut stale = Json::with_capacity(512);
+    stale.begin_obj();
+    lead.traits.write_full(&mut stale);
+    stale.end_obj();
+    let members = &stale.buf[1..stale.buf.len() - 1];
+    lead.traits.apply(update);
+    let traits = &lead.traits;
+    let new = |j: &mut Json| traits.write_update(j, update);
+    let old = |j: &mut Json| j.raw_members(members);
+    let context: Option<&dyn Fn(&mut Json)> = if cur.rng.chance(0.5) { Some(&old) } else { None };
+    cur.emit(Msg {
+        sdk: lead.backend,
+        anon: None,
+        user: Some(&lead.user_id),
+        device: None,
+        page: None,
+        body: Body::Identify(&new, context),
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lead_session<W: Write>(
+    cur: &mut Cursor<'_, '_, W>,
+    lead: &mut Lead,
+    devices: &mut [Device],
+    dev: usize,
+    sidx: u32,
+    pages: u32,
+    is_last: bool,
+    b: &Behaviour,
+) {
+    let persona = lead.persona;
+    let fit = matches!(persona, Persona::Affluent | Persona::Bridal);
+    let boost = if fit { 1.5 } else { 1.0 };
+    let app = devices[dev].app.is_some();
+
+    // Known to the CRM first: a backend identify with the userId only; the
+    // browser is logged in from its first page (which links it).
+    if lead.server_first && !lead.identified {
+        lead.identified = true;
+        lead.traits.created_at = cur.t;
+        let traits = &lead.traits;
+        let full = |j: &mut Json| traits.write_full(j);
+        cur.emit(Msg {
+            sdk: lead.backend,
+            anon: None,
+            user: Some(&lead.user_id),
+            device: None,
+            page: None,
+            body: Body::Identify(&full, None),
+        });
+        devices[0].logged_in = true;
+        cur.advance(MINUTE, 20 * MINUTE);
+    }
+
+    // A click on "unsubscribe" in a newsletter.
+    if lead.newsletter_at.is_some_and(|n| sidx > n) && !lead.unsubscribed && cur.rng.chance(0.12) {
+        if !app {
+            let view = View::service("/pages/email-preferences", "Email Preferences", "Account");
+            let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
+            emit_view(cur, &mut devices[dev], user, &view);
+            cur.advance(5 * SECOND, MINUTE);
+        }
+        let reason = *cur.rng.pick(&["too many emails", "no longer interested", "not relevant"]);
+        emit_server_track(cur, lead, "Unsubscribed", &|j| {
+            j.s("list", "The Edit");
+            j.s("reason", reason);
+        });
+        lead.unsubscribed = true;
+        return;
+    }
+
+    let must_identify = !lead.identified && (sidx >= lead.id_session || is_last);
+    let identify_at = must_identify.then(|| cur.rng.below(u64::from(pages)) as u32);
+    let login_at = (dev == 1 && !devices[1].linked && (cur.rng.chance(0.6) || is_last))
+        .then(|| cur.rng.below(u64::from(pages)) as u32);
+
+    let mut view = landing(cur.rng, persona, sidx == 0, app);
+    for p in 0..pages {
+        if p > 0 {
+            cur.page_gap();
+            if cur.t > cur.limit {
+                break;
+            }
+            view = next_view(cur.rng, persona, b, &view);
+        }
+        let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
+        if let Some(q) = view.query {
+            emit_client_track(cur, &mut devices[dev], user, &view, "Products Searched", &|j| j.s("query", q));
+            cur.advance(300, 2 * SECOND);
+        }
+        emit_view(cur, &mut devices[dev], user, &view);
+        if let Some(pi) = view.product {
+            if !app && cur.rng.chance(0.25) {
+                cur.advance(300, 3 * SECOND);
+                emit_client_track(cur, &mut devices[dev], user, &view, "Product Viewed", &|j| product_props(j, pi, true));
+            }
+            if cur.rng.chance(b.wishlist) {
+                cur.advance(5 * SECOND, 90 * SECOND);
+                emit_client_track(cur, &mut devices[dev], user, &view, "Product Added to Wishlist", &|j| {
+                    product_props(j, pi, false)
+                });
+            }
+        }
+        if identify_at == Some(p) {
+            cur.advance(10 * SECOND, 2 * MINUTE);
+            identify(cur, lead, devices, dev, &view);
+        }
+        if login_at == Some(p) && lead.identified && !devices[1].linked {
+            cur.advance(10 * SECOND, 2 * MINUTE);
+            login(cur, lead, &mut devices[1], &view);
+        }
+    }
+
+    // Conversions (each identifies the lead first if needed: forms ask for
+    // an email address).
+    if lead.newsletter_at.is_none() && cur.rng.chance(b.newsletter) {
+        cur.advance(20 * SECOND, 3 * MINUTE);
+        identify(cur, lead, devices, dev, &view);
+        cur.advance(SECOND, 20 * SECOND);
+        let source = *cur.rng.pick(&["footer", "popup", "account"]);
+        let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
+        emit_client_track(cur, &mut devices[dev], user, &view, "Newsletter Subscribed", &|j| {
+            j.s("list", "The Edit");
+            j.s("source", source);
+        });
+        lead.newsletter_at = Some(sidx);
+    }
+    if !lead.catalog && cur.rng.chance(b.catalog * boost) {
+        cur.advance(20 * SECOND, 3 * MINUTE);
+        view = View::service("/pages/catalog-request", "Request a Catalog", "Catalog");
+        let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
+        emit_view(cur, &mut devices[dev], user, &view);
+        cur.advance(20 * SECOND, 2 * MINUTE);
+        identify(cur, lead, devices, dev, &view);
+        cur.advance(SECOND, 10 * SECOND);
+        let catalog = match persona {
+            Persona::Bridal => CATALOGS[0],
+            Persona::Affluent => CATALOGS[1],
+            _ => *cur.rng.pick(CATALOGS),
+        };
+        let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
+        emit_client_track(cur, &mut devices[dev], user, &view, "Catalog Downloaded", &|j| {
+            j.s("catalog", catalog);
+            j.s("format", "pdf");
+        });
+        lead.catalog = true;
+    }
+    if lead.inquiries < 2 && cur.rng.chance(b.inquiry * boost) {
+        cur.advance(20 * SECOND, 3 * MINUTE);
+        view = View::service("/pages/contact", "Contact Us", "Contact");
+        let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
+        emit_view(cur, &mut devices[dev], user, &view);
+        identify(cur, lead, devices, dev, &view);
+        cur.advance(MINUTE, 8 * MINUTE);
+        let detailed = cur.rng.chance(if fit { 0.55 } else { 0.35 });
+        let length = match (detailed, cur.rng.chance(0.06)) {
+            (true, true) => 80,
+            (true, false) => cur.rng.range(80, 900),
+            (false, true) => 79,
+            (false, false) => cur.rng.range(12, 79),
+        };
+        let p = pick_product(cur.rng, persona);
+        let topic = *cur.rng.pick(&["availability", "customization", "pricing", "sizing"]);
+        emit_server_track(cur, lead, "Inquiry Submitted", &|j| {
+            j.s("channel", "contact-form");
+            j.i("message_length", length);
+            j.s("product", PRODUCTS[p].name);
+            j.s("product_id", PRODUCTS[p].slug);
+            j.s("topic", topic);
+        });
+        lead.inquiries += 1;
+    }
+    if !lead.appointment && cur.rng.chance(b.appointment * boost) {
+        cur.advance(20 * SECOND, 3 * MINUTE);
+        view = View::service("/pages/book-an-appointment", "Book an Appointment", "Appointment");
+        let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
+        emit_view(cur, &mut devices[dev], user, &view);
+        identify(cur, lead, devices, dev, &view);
+        cur.advance(MINUTE, 5 * MINUTE);
+        let store = *cur.rng.pick(STORES);
+        let kind = if persona == Persona::Bridal {
+            "bridal consultation"
+        } else {
+            *cur.rng.pick(&["private viewing", "styling session", "bespoke design"])
+        };
+        let date = date_string(cur.t + cur.rng.range(2, 21) * DAY);
+        emit_server_track(cur, lead, "Appointment Booked", &|j| {
+            j.s("appointment_type", kind);
+            j.s("date", &date);
+            j.s("store", store);
+        });
+        lead.appointment = true;
+    }
+    if !lead.ordered && cur.rng.chance(if lead.appointment { 0.25 } else { b.order }) {
+        cur.advance(20 * SECOND, 3 * MINUTE);
+        view = View::service("/cart", "Your Bag", "Cart");
+        let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
+        emit_view(cur, &mut devices[dev], user, &view);
+        identify(cur, lead, devices, dev, &view);
+        cur.advance(2 * MINUTE, 8 * MINUTE);
+        let p = pick_product(cur.rng, persona);
+        let order_id = format!("AUR-{}", cur.rng.range(100_000, 999_999));
+        let product = &PRODUCTS[p];
+        let tax = product.price * 8; // 8% tax, in cents
+        emit_server_track(cur, lead, "Order Completed", &|j| {
+            j.s("order_id", &order_id);
+            j.cents("total", product.price * 100 + tax);
+            j.s("currency", "USD");
+            j.arr("products");
+            j.begin_obj();
+            j.s("product_id", product.slug);
+            j.s("name", product.name);
+            j.i("price", product.price);
+            j.i("quantity", 1);
+            j.end_obj();
+            j.end_arr();
+        });
+        lead.ordered = true;
+    }
+
+    if must_identify && !lead.identified {
+        cur.advance(10 * SECOND, MINUTE);
+        identify(cur, lead, devices, dev, &view);
+    }
+    if let Some((at, update)) = lead.update {
+        if at <= sidx && lead.identified {
+            cur.advance(MINUTE, 10 * MINUTE);
+            update_identify(cur, lead, update);
+            lead.update = None;
+        }
+    }
+    if lead.group_session.is_some_and(|g| g <= sidx) && lead.identified {
+        cur.advance(MINUTE, 5 * MINUTE);
+        let group_id = format!("acct-{}", cur.rng.hex(8));
+        let (name, industry) = *cur.rng.pick(&[
+            ("Sterling & Co. Events", "Event Planning"),
+            ("Harbor Point Realty", "Real Estate"),
+            ("Meridian Partners LLP", "Legal Services"),
+        ]);
+        let employees = cur.rng.range(12, 400);
+        cur.emit(Msg {
+            sdk: lead.backend,
+            anon: None,
+            user: Some(&lead.user_id),
+            device: None,
+            page: None,
+            body: Body::Group(&group_id, &|j| {
+                j.s("name", name);
+                j.s("industry", industry);
+                j.i("employees", employees);
+                j.s("plan", "corporate-gifting");
+            }),
+        });
+        lead.group_session = None;
+    }
+    if lead.identified && devices[dev].logged_in && sidx > lead.id_session && cur.rng.chance(0.08) {
+        cur.advance(10 * SECOND, MINUTE);
+        login(cur, lead, &mut devices[dev], &view);
+    }
+}
+
+fn visitor_session<W: Write>(
+    cur: &mut Cursor<'_, '_, W>,
+    persona: Persona,
+    d: &mut Device,
+    sidx: u32,
+    pages: u32,
+    b: &Behaviour,
+) {
+    let app = d.app.is_some();
+    let mut view = landing(cur.rng, persona, sidx == 0, app);
+    for p in 0..pages {
+        if p > 0 {
+            cur.page_gap();
+            if cur.t > cur.limit {
+                break;
+            }
+            view = next_view(cur.rng, persona, b, &view);
+        }
+        if let Some(q) = view.query {
+            emit_client_track(cur, d, None, &view, "Products Searched", &|j| j.s("query", q));
+            cur.advance(300, 2 * SECOND);
+        }
+        emit_view(cur, d, None, &view);
+        if let Some(pi) = view.product {
+            if !app && cur.rng.chance(0.2) {
+                cur.advance(300, 3 * SECOND);
+                emit_client_track(cur, d, None, &view, "Product Viewed", &|j| product_props(j, pi, true));
+            }
+            if cur.rng.chance(b.wishlist) {
+                cur.advance(5 * SECOND, 90 * SECOND);
+                emit_client_track(cur, d, None, &view, "Product Added to Wishlist", &|j| product_props(j, pi, false));
+            }
+        }
+    }
+}

@@ -1,0 +1,653 @@
+//! The behaviour every [`Store`] implementation must have, written once as
+//! test cases over fresh stores, so that each backend runs the same suite.
+//!
+//! A case is a function taking a [`FreshStore`], which opens a new, empty
+//! store each time it is called. A backend's test module defines a runner
+//! `fn(fn(FreshStore<'_>))` that sets up whatever its stores need (a
+//! temporary directory, a database) and calls the case, then declares one
+//! `#[test]` per case with [`conformance_tests!`]:
+//!
+//! ```ignore
+//! use crate::conformance::{self, conformance_tests};
+//! conformance_tests!(with_fresh_sqlite_stores);
+//! ```
+
+use crate::{Appended, LeadQuery, LeadRecord, LeadSort, NewEvent, Store, StoreError, StoredEvent};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use qualify_engine::time::{EventTime, MICROS_PER_SECOND};
+use serde_json::json;
+use std::cell::RefCell;
+
+/// Opens a new, empty store on each call.
+pub type FreshStore<'a> = &'a mut dyn FnMut() -> Box<dyn Store>;
+
+/// Declares one `#[test]` per conformance case, each handed to `$runner`.
+/// Expects `conformance` (this module) and this macro in scope.
+macro_rules! conformance_tests {
+    ($runner:path) => {
+        conformance_tests!(@cases $runner;
+            appending_the_same_events_twice_stores_them_once,
+            a_key_repeated_within_one_batch_keeps_only_the_first_event,
+            events_are_kept_in_acceptance_order_across_batches,
+            any_batches_keep_the_first_event_of_each_key_in_acceptance_order,
+            paging_visits_every_event_once_in_order_whatever_the_page_size,
+            paging_an_empty_log_visits_nothing,
+            an_error_from_the_page_visitor_stops_paging_and_is_returned,
+            events_for_identities_match_user_anonymous_and_previous_ids,
+            events_for_identities_accept_thousands_of_ids,
+            linked_identities_connect_anonymous_ids_and_user_ids_both_ways,
+            linked_identities_follow_aliases_both_ways,
+            linked_identities_take_a_single_step,
+            a_duplicate_event_adds_no_identity_link,
+            an_empty_store_has_no_models,
+            each_added_model_gets_the_next_version_and_becomes_the_only_active_one,
+            activating_an_old_version_makes_it_the_only_active_one,
+            activating_an_unknown_version_is_not_found_and_keeps_the_active_one,
+            a_lead_reads_back_exactly_as_written,
+            replacing_leads_removes_the_named_rows_and_writes_the_given_ones,
+            a_replacement_that_gives_a_lead_twice_fails_and_changes_nothing,
+            replacing_all_leads_drops_the_leads_not_given,
+            lead_queries_leave_out_anonymous_visitors_unless_asked,
+            lead_queries_filter_by_mql_and_grade,
+            each_lead_sort_orders_as_documented,
+            a_lead_query_limit_keeps_the_first_leads_of_the_order,
+        );
+    };
+    (@cases $runner:path; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $runner(conformance::$case);
+            }
+        )*
+    };
+}
+pub(crate) use conformance_tests;
+
+const START: EventTime = EventTime::from_micros(1_790_000_000 * MICROS_PER_SECOND);
+
+fn at(seconds: i64) -> EventTime {
+    EventTime::from_micros(START.as_micros() + seconds * MICROS_PER_SECOND)
+}
+
+/// An event of `kind` whose JSON records its key and ids, so that tests can
+/// tell stored events apart.
+fn message(kind: &str, dedup_key: &str, user_id: Option<&str>, anonymous_id: Option<&str>, previous_id: Option<&str>) -> NewEvent {
+    NewEvent {
+        dedup_key: dedup_key.to_owned(),
+        kind: kind.to_owned(),
+        user_id: user_id.map(str::to_owned),
+        anonymous_id: anonymous_id.map(str::to_owned),
+        previous_id: previous_id.map(str::to_owned),
+        time: START,
+        received_at: START,
+        json: json!({
+            "type": kind,
+            "messageId": dedup_key,
+            "userId": user_id,
+            "anonymousId": anonymous_id,
+            "previousId": previous_id,
+        })
+        .to_string(),
+    }
+}
+
+fn event(dedup_key: &str) -> NewEvent {
+    message("track", dedup_key, None, None, None)
+}
+
+fn event_of(dedup_key: &str, user_id: Option<&str>, anonymous_id: Option<&str>) -> NewEvent {
+    message("track", dedup_key, user_id, anonymous_id, None)
+}
+
+fn alias(dedup_key: &str, previous_id: &str, user_id: &str) -> NewEvent {
+    message("alias", dedup_key, Some(user_id), None, Some(previous_id))
+}
+
+/// The `messageId` each stored event's JSON records.
+fn message_ids(events: &[StoredEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|event| {
+            let value: serde_json::Value = serde_json::from_str(&event.json).expect("stored JSON parses");
+            value["messageId"].as_str().expect("stored JSON has a messageId").to_owned()
+        })
+        .collect()
+}
+
+fn all_events(store: &dyn Store) -> Vec<StoredEvent> {
+    let mut events = Vec::new();
+    store
+        .for_each_event_page(1000, &mut |page| {
+            events.extend_from_slice(page);
+            Ok(())
+        })
+        .unwrap();
+    events
+}
+
+fn strings(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| (*id).to_owned()).collect()
+}
+
+pub fn appending_the_same_events_twice_stores_them_once(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let batch = [event("k1"), event("k2"), event("k3")];
+    assert_eq!(store.append_events(&batch).unwrap(), Appended { accepted: 3, duplicates: 0 });
+    assert_eq!(store.append_events(&batch).unwrap(), Appended { accepted: 0, duplicates: 3 });
+    assert_eq!(store.append_events(&[]).unwrap(), Appended::default());
+    assert_eq!(store.event_count().unwrap(), 3);
+    assert_eq!(message_ids(&all_events(&*store)), ["k1", "k2", "k3"]);
+}
+
+pub fn a_key_repeated_within_one_batch_keeps_only_the_first_event(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let first = NewEvent { json: r#"{"messageId":"k1","note":"first"}"#.to_owned(), ..event("k1") };
+    let second = NewEvent { json: r#"{"messageId":"k1","note":"second"}"#.to_owned(), ..event("k1") };
+    let appended = store.append_events(&[first.clone(), event("k2"), second]).unwrap();
+    assert_eq!(appended, Appended { accepted: 2, duplicates: 1 });
+    let stored = all_events(&*store);
+    assert_eq!(message_ids(&stored), ["k1", "k2"]);
+    assert_eq!(stored[0].json, first.json);
+}
+
+pub fn events_are_kept_in_acceptance_order_across_batches(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let first_batch = [event("z"), event("a"), event("m")];
+    let second_batch = [event("b"), event("a"), event("y")];
+    store.append_events(&first_batch).unwrap();
+    assert_eq!(store.append_events(&second_batch).unwrap(), Appended { accepted: 2, duplicates: 1 });
+    let stored = all_events(&*store);
+    assert_eq!(message_ids(&stored), ["z", "a", "m", "b", "y"]);
+    assert!(stored.windows(2).all(|pair| pair[0].seq < pair[1].seq), "seq increases: {stored:?}");
+    let accepted = [&first_batch[..], &second_batch[..1], &second_batch[2..]].concat();
+    let expected_json: Vec<&str> = accepted.iter().map(|event| event.json.as_str()).collect();
+    let stored_json: Vec<&str> = stored.iter().map(|event| event.json.as_str()).collect();
+    assert_eq!(stored_json, expected_json);
+}
+
+/// For any batches over a few keys: each append counts what is new, and the
+/// log holds the first event of each key, in order, whatever the page size.
+pub fn any_batches_keep_the_first_event_of_each_key_in_acceptance_order(fresh_store: FreshStore<'_>) {
+    let fresh_store = RefCell::new(fresh_store);
+    let batches = prop::collection::vec(prop::collection::vec(0u8..8, 0..8), 0..5);
+    let mut runner = TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() });
+    let result = runner.run(&(batches, 1usize..6), |(batches, page_size)| {
+        let mut store = (*fresh_store.borrow_mut())();
+        let mut expected: Vec<(String, String)> = Vec::new();
+        for (batch_index, batch) in batches.iter().enumerate() {
+            let events: Vec<NewEvent> = batch
+                .iter()
+                .enumerate()
+                .map(|(position, key)| {
+                    let dedup_key = format!("k{key}");
+                    let json = json!({ "messageId": dedup_key, "batch": batch_index, "position": position }).to_string();
+                    NewEvent { json, ..event(&dedup_key) }
+                })
+                .collect();
+            let mut accepted = 0;
+            for event in &events {
+                if !expected.iter().any(|(key, _)| *key == event.dedup_key) {
+                    expected.push((event.dedup_key.clone(), event.json.clone()));
+                    accepted += 1;
+                }
+            }
+            let appended = store.append_events(&events).map_err(|error| TestCaseError::fail(error.to_string()))?;
+            let duplicates = events.len() as u64 - accepted;
+            prop_assert_eq!(appended, Appended { accepted, duplicates });
+        }
+        let mut stored = Vec::new();
+        store
+            .for_each_event_page(page_size, &mut |page| {
+                stored.extend(page.iter().map(|event| event.json.clone()));
+                Ok(())
+            })
+            .map_err(|error| TestCaseError::fail(error.to_string()))?;
+        let expected_json: Vec<String> = expected.into_iter().map(|(_, json)| json).collect();
+        prop_assert_eq!(stored, expected_json);
+        Ok(())
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
+pub fn paging_visits_every_event_once_in_order_whatever_the_page_size(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let keys: Vec<String> = (0..7).map(|index| format!("k{index}")).collect();
+    let events: Vec<NewEvent> = keys.iter().map(|key| event(key)).collect();
+    store.append_events(&events).unwrap();
+    for page_size in [1, 2, 3, 6, 7, 8, 100] {
+        let mut page_lengths = Vec::new();
+        let mut visited = Vec::new();
+        store
+            .for_each_event_page(page_size, &mut |page| {
+                page_lengths.push(page.len());
+                visited.extend_from_slice(page);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(message_ids(&visited), keys, "page size {page_size}");
+        let full_pages = keys.len() / page_size;
+        let mut expected_lengths = vec![page_size; full_pages];
+        if keys.len() % page_size != 0 {
+            expected_lengths.push(keys.len() % page_size);
+        }
+        assert_eq!(page_lengths, expected_lengths, "page size {page_size}");
+    }
+}
+
+pub fn paging_an_empty_log_visits_nothing(fresh_store: FreshStore<'_>) {
+    let store = fresh_store();
+    let mut visits = 0;
+    store
+        .for_each_event_page(10, &mut |_| {
+            visits += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(visits, 0);
+    assert_eq!(store.event_count().unwrap(), 0);
+}
+
+pub fn an_error_from_the_page_visitor_stops_paging_and_is_returned(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let events: Vec<NewEvent> = (0..5).map(|index| event(&format!("k{index}"))).collect();
+    store.append_events(&events).unwrap();
+    let mut visits = 0;
+    let result = store.for_each_event_page(2, &mut |_| {
+        visits += 1;
+        if visits == 2 { Err(StoreError::Invalid("stop here".to_owned())) } else { Ok(()) }
+    });
+    assert!(matches!(&result, Err(StoreError::Invalid(message)) if message == "stop here"), "{result:?}");
+    assert_eq!(visits, 2);
+}
+
+pub fn events_for_identities_match_user_anonymous_and_previous_ids(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    store
+        .append_events(&[
+            event_of("k1", Some("u1"), None),
+            event_of("k2", None, Some("a1")),
+            event_of("k3", Some("u2"), Some("a2")),
+            alias("k4", "a3", "u3"),
+            alias("k5", "u4", "u5"),
+            event_of("k6", None, Some("a9")),
+            event_of("k7", Some("u1"), Some("a1")),
+        ])
+        .unwrap();
+    let cases: &[(&[&str], &[&str], &[&str])] = &[
+        (&["u1"], &[], &["k1", "k7"]),
+        (&[], &["a1"], &["k2", "k7"]),
+        (&["u1"], &["a1"], &["k1", "k2", "k7"]),
+        (&["u2"], &[], &["k3"]),
+        (&[], &["a2"], &["k3"]),
+        (&[], &["a3"], &["k4"]),
+        (&["u3"], &[], &["k4"]),
+        (&["u4"], &[], &["k5"]),
+        (&["u5"], &[], &["k5"]),
+        (&["a1"], &["u1"], &[]),
+        (&["nobody"], &["nothing"], &[]),
+        (&[], &[], &[]),
+    ];
+    for (user_ids, anonymous_ids, expected) in cases {
+        let found = store.events_for_identities(&strings(user_ids), &strings(anonymous_ids)).unwrap();
+        assert_eq!(message_ids(&found), *expected, "users {user_ids:?}, anonymous {anonymous_ids:?}");
+    }
+}
+
+pub fn events_for_identities_accept_thousands_of_ids(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let events: Vec<NewEvent> = (0..3000)
+        .map(|index| {
+            let key = format!("k{index}");
+            if index % 2 == 0 {
+                event_of(&key, Some(&format!("user-{index}")), None)
+            } else {
+                event_of(&key, None, Some(&format!("anon-{index}")))
+            }
+        })
+        .collect();
+    store.append_events(&events).unwrap();
+    let mut user_ids: Vec<String> = (0..3000).step_by(2).map(|index| format!("user-{index}")).collect();
+    user_ids.extend((0..100).map(|index| format!("unknown-{index}")));
+    let anonymous_ids: Vec<String> = (1..3000).step_by(2).map(|index| format!("anon-{index}")).collect();
+    let found = store.events_for_identities(&user_ids, &anonymous_ids).unwrap();
+    let all_keys: Vec<String> = (0..3000).map(|index| format!("k{index}")).collect();
+    assert_eq!(message_ids(&found), all_keys);
+
+    let every_fourth: Vec<String> = (0..3000).step_by(4).map(|index| format!("user-{index}")).collect();
+    let found = store.events_for_identities(&every_fourth, &[]).unwrap();
+    let expected: Vec<String> = (0..3000).step_by(4).map(|index| format!("k{index}")).collect();
+    assert_eq!(message_ids(&found), expected);
+}
+
+/// Checks `linked_identities` against a table of (user ids, anonymous ids)
+/// given and the (user ids, anonymous ids) expected.
+fn assert_links(store: &dyn Store, cases: &[(&[&str], &[&str], &[&str], &[&str])]) {
+    for (user_ids, anonymous_ids, expected_users, expected_anonymous) in cases {
+        let (users, anonymous) = store.linked_identities(&strings(user_ids), &strings(anonymous_ids)).unwrap();
+        assert_eq!(
+            (users, anonymous),
+            (strings(expected_users), strings(expected_anonymous)),
+            "from users {user_ids:?} and anonymous {anonymous_ids:?}"
+        );
+    }
+}
+
+pub fn linked_identities_connect_anonymous_ids_and_user_ids_both_ways(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    store
+        .append_events(&[
+            event_of("k1", Some("u1"), Some("a1")),
+            event_of("k2", Some("u1"), Some("a2")),
+            event_of("k3", Some("u2"), Some("a2")),
+            event_of("k4", Some("u1"), Some("a1")),
+            event_of("k5", None, Some("a3")),
+            event_of("k6", Some("u3"), None),
+        ])
+        .unwrap();
+    assert_links(
+        &*store,
+        &[
+            (&["u1"], &[], &["u1"], &["a1", "a2"]),
+            (&[], &["a2"], &["u1", "u2"], &["a2"]),
+            (&[], &["a1"], &["u1"], &["a1"]),
+            (&["u1"], &["a2"], &["u1", "u2"], &["a1", "a2"]),
+            (&[], &["a3"], &[], &["a3"]),
+            (&["u3"], &[], &["u3"], &[]),
+            (&["u2", "u1", "u2"], &[], &["u1", "u2"], &["a1", "a2"]),
+            (&["nobody"], &["nothing"], &["nobody"], &["nothing"]),
+            (&[], &[], &[], &[]),
+        ],
+    );
+}
+
+/// An alias's previousId may be an anonymousId or another userId; the store
+/// cannot tell which, so it must at least report it where each role needs.
+pub fn linked_identities_follow_aliases_both_ways(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    store
+        .append_events(&[
+            event_of("k1", Some("u2"), None),
+            alias("k2", "a5", "u1"),
+            alias("k3", "u2", "u1"),
+            alias("k4", "a9", "u9"),
+            // A previousId on a message that is not an alias links nothing.
+            message("track", "k5", Some("u7"), None, Some("a7")),
+        ])
+        .unwrap();
+    let (users, anonymous) = store.linked_identities(&strings(&["u1"]), &[]).unwrap();
+    assert!(users.contains(&"u2".to_owned()) && users.contains(&"u1".to_owned()), "{users:?}");
+    assert!(anonymous.contains(&"a5".to_owned()), "{anonymous:?}");
+    assert!(!users.iter().chain(&anonymous).any(|id| id.ends_with('9')), "{users:?} {anonymous:?}");
+
+    let (users, _) = store.linked_identities(&strings(&["u2"]), &[]).unwrap();
+    assert_eq!(users, ["u1", "u2"]);
+    let (users, anonymous) = store.linked_identities(&[], &strings(&["a5"])).unwrap();
+    assert_eq!((users, anonymous), (strings(&["u1"]), strings(&["a5"])));
+    assert_links(&*store, &[(&["u7"], &[], &["u7"], &[]), (&[], &["a7"], &[], &["a7"])]);
+}
+
+/// Links are followed one step per call; the caller iterates to a fixpoint.
+pub fn linked_identities_take_a_single_step(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    store.append_events(&[event_of("k1", Some("u1"), Some("a1")), event_of("k2", Some("u2"), Some("a1"))]).unwrap();
+    assert_links(&*store, &[(&["u1"], &[], &["u1"], &["a1"]), (&["u1"], &["a1"], &["u1", "u2"], &["a1"])]);
+}
+
+pub fn a_duplicate_event_adds_no_identity_link(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    store.append_events(&[event_of("k1", Some("u1"), None)]).unwrap();
+    let appended = store.append_events(&[event_of("k1", Some("u1"), Some("a1")), alias("k1", "u0", "u1")]).unwrap();
+    assert_eq!(appended, Appended { accepted: 0, duplicates: 2 });
+    assert_links(&*store, &[(&["u1"], &[], &["u1"], &[]), (&[], &["a1"], &[], &["a1"])]);
+    assert_eq!(store.events_for_identities(&strings(&["u0"]), &strings(&["a1"])).unwrap(), []);
+}
+
+pub fn an_empty_store_has_no_models(fresh_store: FreshStore<'_>) {
+    let store = fresh_store();
+    assert_eq!(store.active_model().unwrap(), None);
+    assert_eq!(store.model(1).unwrap(), None);
+    assert_eq!(store.models().unwrap(), []);
+}
+
+/// (version, active) of every stored model, newest first.
+fn model_versions(store: &dyn Store) -> Vec<(i64, bool)> {
+    store.models().unwrap().iter().map(|model| (model.version, model.active)).collect()
+}
+
+pub fn each_added_model_gets_the_next_version_and_becomes_the_only_active_one(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let first = store.add_model("first", "name = \"first\"\n", at(1)).unwrap();
+    assert_eq!((first.version, first.name.as_str(), first.toml.as_str(), first.created_at, first.active), (1, "first", "name = \"first\"\n", at(1), true));
+    let second = store.add_model("second", "name = \"second\"\n", at(2)).unwrap();
+    assert_eq!((second.version, second.active), (2, true));
+    assert_eq!(store.active_model().unwrap(), Some(second.clone()));
+    assert_eq!(store.model(1).unwrap(), Some(crate::StoredModel { active: false, ..first.clone() }));
+    assert_eq!(store.models().unwrap(), [second, crate::StoredModel { active: false, ..first }]);
+}
+
+pub fn activating_an_old_version_makes_it_the_only_active_one(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    for (index, name) in ["one", "two", "three"].into_iter().enumerate() {
+        store.add_model(name, &format!("name = \"{name}\"\n"), at(index as i64)).unwrap();
+    }
+    store.activate_model(1).unwrap();
+    assert_eq!(model_versions(&*store), [(3, false), (2, false), (1, true)]);
+    assert_eq!(store.active_model().unwrap().map(|model| model.name), Some("one".to_owned()));
+    store.activate_model(1).unwrap();
+    assert_eq!(model_versions(&*store), [(3, false), (2, false), (1, true)]);
+    store.activate_model(3).unwrap();
+    assert_eq!(model_versions(&*store), [(3, true), (2, false), (1, false)]);
+    store.add_model("four", "name = \"four\"\n", at(4)).unwrap();
+    assert_eq!(model_versions(&*store), [(4, true), (3, false), (2, false), (1, false)]);
+}
+
+pub fn activating_an_unknown_version_is_not_found_and_keeps_the_active_one(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    assert!(matches!(store.activate_model(1), Err(StoreError::NotFound(_))));
+    store.add_model("one", "name = \"one\"\n", at(1)).unwrap();
+    for version in [0, 2, 7, -1] {
+        let result = store.activate_model(version);
+        assert!(matches!(&result, Err(StoreError::NotFound(message)) if message.contains(&version.to_string())), "{result:?}");
+    }
+    assert_eq!(model_versions(&*store), [(1, true)]);
+}
+
+/// A lead with every optional field empty; tests set what they need.
+fn lead(lead_id: &str) -> LeadRecord {
+    LeadRecord {
+        lead_id: lead_id.to_owned(),
+        engagement: 0.0,
+        fit: 0,
+        grade: "D".to_owned(),
+        persona: None,
+        mql: false,
+        mql_at: None,
+        first_seen: START,
+        last_seen: START,
+        traits: serde_json::Map::new(),
+        anonymous_ids: Vec::new(),
+        channel: None,
+        scored_at: START,
+        model_version: 1,
+    }
+}
+
+fn lead_ids(store: &dyn Store, query: &LeadQuery) -> Vec<String> {
+    store.leads(query).unwrap().into_iter().map(|lead| lead.lead_id).collect()
+}
+
+fn all_lead_ids(store: &dyn Store) -> Vec<String> {
+    lead_ids(store, &LeadQuery { sort: LeadSort::LeadId, include_anonymous: true, ..LeadQuery::default() })
+}
+
+pub fn a_lead_reads_back_exactly_as_written(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let serde_json::Value::Object(traits) = json!({
+        "email": "ada@example.com",
+        "employees": 250,
+        "score": 0.5,
+        "paying": true,
+        "tags": ["a", "b"],
+        "address": { "city": "Zürich", "zip": null },
+    }) else {
+        unreachable!("a JSON object literal")
+    };
+    let full = LeadRecord {
+        lead_id: "ada@example.com".to_owned(),
+        engagement: 12.345,
+        fit: -3,
+        grade: "A".to_owned(),
+        persona: Some("Economic buyer".to_owned()),
+        mql: true,
+        mql_at: Some(EventTime::from_micros(START.as_micros() + 123_456)),
+        first_seen: at(-86_400),
+        last_seen: at(3600),
+        traits,
+        anonymous_ids: strings(&["anon-2", "anon-1"]),
+        channel: Some("newsletter".to_owned()),
+        scored_at: at(7200),
+        model_version: 3,
+    };
+    let sparse = lead("anon:visitor");
+    store.replace_all_leads(&[full.clone(), sparse.clone()]).unwrap();
+    assert_eq!(store.lead("ada@example.com").unwrap(), Some(full.clone()));
+    assert_eq!(store.lead("anon:visitor").unwrap(), Some(sparse.clone()));
+    assert_eq!(store.lead("nobody").unwrap(), None);
+    let query = LeadQuery { sort: LeadSort::LeadId, include_anonymous: true, ..LeadQuery::default() };
+    assert_eq!(store.leads(&query).unwrap(), [full, sparse]);
+}
+
+pub fn replacing_leads_removes_the_named_rows_and_writes_the_given_ones(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    store.replace_all_leads(&[lead("u1"), lead("u2"), lead("u3")]).unwrap();
+    let changed = LeadRecord { engagement: 40.0, grade: "B".to_owned(), ..lead("u1") };
+    store.replace_leads(&strings(&["u2", "nobody"]), &[changed.clone(), lead("u4")]).unwrap();
+    assert_eq!(all_lead_ids(&*store), ["u1", "u3", "u4"]);
+    assert_eq!(store.lead("u1").unwrap(), Some(changed));
+    // A lead both removed and given is written.
+    store.replace_leads(&strings(&["u3"]), &[lead("u3")]).unwrap();
+    assert_eq!(all_lead_ids(&*store), ["u1", "u3", "u4"]);
+    store.replace_leads(&[], &[]).unwrap();
+    assert_eq!(all_lead_ids(&*store), ["u1", "u3", "u4"]);
+}
+
+/// Two records for one lead in one call are the caller's mistake: the call
+/// fails with an error naming the lead, and nothing of it is applied.
+pub fn a_replacement_that_gives_a_lead_twice_fails_and_changes_nothing(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let before = [lead("u1"), lead("u2")];
+    store.replace_all_leads(&before).unwrap();
+    let changed = LeadRecord { engagement: 99.0, ..lead("u1") };
+    let result = store.replace_leads(&strings(&["u2"]), &[lead("u3"), changed, lead("u3")]);
+    assert!(matches!(&result, Err(StoreError::Invalid(message)) if message.contains("u3")), "{result:?}");
+    let result = store.replace_all_leads(&[lead("u5"), lead("u5")]);
+    assert!(matches!(&result, Err(StoreError::Invalid(message)) if message.contains("u5")), "{result:?}");
+    let everything = LeadQuery { sort: LeadSort::LeadId, include_anonymous: true, ..LeadQuery::default() };
+    assert_eq!(store.leads(&everything).unwrap(), before);
+}
+
+pub fn replacing_all_leads_drops_the_leads_not_given(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    store.replace_all_leads(&[lead("u1"), lead("u2"), lead("anon:a1")]).unwrap();
+    store.replace_all_leads(&[lead("u3"), lead("u1")]).unwrap();
+    assert_eq!(all_lead_ids(&*store), ["u1", "u3"]);
+    store.replace_all_leads(&[]).unwrap();
+    assert_eq!(all_lead_ids(&*store), Vec::<String>::new());
+}
+
+pub fn lead_queries_leave_out_anonymous_visitors_unless_asked(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    store.replace_all_leads(&[lead("u1"), lead("anon:a1"), lead("Anon:Upper"), lead("anonymous-user")]).unwrap();
+    let by_id = LeadQuery { sort: LeadSort::LeadId, ..LeadQuery::default() };
+    assert_eq!(lead_ids(&*store, &by_id), ["Anon:Upper", "anonymous-user", "u1"]);
+    assert_eq!(lead_ids(&*store, &LeadQuery::default()).len(), 3);
+    let with_anonymous = LeadQuery { include_anonymous: true, ..by_id };
+    assert_eq!(lead_ids(&*store, &with_anonymous), ["Anon:Upper", "anon:a1", "anonymous-user", "u1"]);
+}
+
+pub fn lead_queries_filter_by_mql_and_grade(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let graded = |lead_id: &str, mql: bool, grade: &str| LeadRecord { mql, grade: grade.to_owned(), ..lead(lead_id) };
+    store
+        .replace_all_leads(&[
+            graded("u1", true, "A"),
+            graded("u2", true, "B"),
+            graded("u3", false, "A"),
+            graded("u4", false, "C"),
+            graded("anon:x", true, "A"),
+        ])
+        .unwrap();
+    let query = |mql: Option<bool>, grades: &[&str], include_anonymous: bool| LeadQuery {
+        mql,
+        grades: strings(grades),
+        sort: LeadSort::LeadId,
+        limit: None,
+        include_anonymous,
+    };
+    let cases: &[(LeadQuery, &[&str])] = &[
+        (query(None, &[], false), &["u1", "u2", "u3", "u4"]),
+        (query(Some(true), &[], false), &["u1", "u2"]),
+        (query(Some(false), &[], false), &["u3", "u4"]),
+        (query(None, &["A"], false), &["u1", "u3"]),
+        (query(None, &["A", "C"], false), &["u1", "u3", "u4"]),
+        (query(None, &["E"], false), &[]),
+        (query(Some(true), &["A"], false), &["u1"]),
+        (query(Some(true), &["A"], true), &["anon:x", "u1"]),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(lead_ids(&*store, query), *expected, "{query:?}");
+    }
+}
+
+pub fn each_lead_sort_orders_as_documented(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let scored = |lead_id: &str, engagement: f64, fit: i64, mql_at: Option<i64>, last_seen: i64| LeadRecord {
+        engagement,
+        fit,
+        mql_at: mql_at.map(at),
+        last_seen: at(last_seen),
+        ..lead(lead_id)
+    };
+    // Written out of order; every sort has ties that its later keys break.
+    store
+        .replace_all_leads(&[
+            scored("f", 5.0, 10, None, 1),
+            scored("d", 1.0, 10, None, 2),
+            scored("b", 9.0, 10, None, 5),
+            scored("e", 9.0, 0, Some(1), 0),
+            scored("a", 5.0, 10, Some(3), 1),
+            scored("c", 5.0, 20, Some(1), 5),
+        ])
+        .unwrap();
+    let cases = [
+        (LeadSort::Engagement, ["b", "e", "a", "c", "f", "d"]),
+        (LeadSort::Fit, ["c", "b", "a", "f", "d", "e"]),
+        (LeadSort::MqlAt, ["c", "e", "a", "b", "d", "f"]),
+        (LeadSort::LastSeen, ["b", "c", "d", "a", "f", "e"]),
+        (LeadSort::LeadId, ["a", "b", "c", "d", "e", "f"]),
+    ];
+    for (sort, expected) in cases {
+        assert_eq!(lead_ids(&*store, &LeadQuery { sort, ..LeadQuery::default() }), expected, "{sort:?}");
+    }
+    assert_eq!(LeadQuery::default().sort, LeadSort::Engagement);
+}
+
+pub fn a_lead_query_limit_keeps_the_first_leads_of_the_order(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let engaged = |lead_id: &str, engagement: f64| LeadRecord { engagement, ..lead(lead_id) };
+    store.replace_all_leads(&[engaged("u1", 1.0), engaged("u2", 3.0), engaged("u3", 2.0), engaged("anon:a", 9.0)]).unwrap();
+    let cases: [(Option<u64>, &[&str]); 5] = [
+        (Some(0), &[]),
+        (Some(1), &["u2"]),
+        (Some(2), &["u2", "u3"]),
+        (Some(100), &["u2", "u3", "u1"]),
+        (None, &["u2", "u3", "u1"]),
+    ];
+    for (limit, expected) in cases {
+        assert_eq!(lead_ids(&*store, &LeadQuery { limit, ..LeadQuery::default() }), expected, "limit {limit:?}");
+    }
+}
