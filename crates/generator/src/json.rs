@@ -1,8 +1,8 @@
-//! A tiny, allocation-light JSON writer.
+//! A small streaming JSON writer on top of `serde_json`'s string escaping.
 //!
-//! Messages are written field by field into a byte buffer, in a fixed key
-//! order, which is both faster than building `serde_json::Value` trees and
-//! closer to what the SDKs put on the wire.
+//! Messages are written field by field into a byte buffer, in the key order
+//! the SDKs use, rather than built as `serde_json::Value` trees (which sort
+//! keys and allocate a node per field: a million messages for 50,000 leads).
 
 use crate::time::write_rfc3339_ms;
 
@@ -169,24 +169,7 @@ fn itoa_buf(value: i64) -> ItoaBuf {
 
 /// Appends `value` as a JSON string literal (with quotes).
 pub(crate) fn escape_into(buf: &mut Vec<u8>, value: &str) {
-    buf.push(b'"');
-    for &byte in value.as_bytes() {
-        match byte {
-            b'"' => buf.extend_from_slice(b"\\\""),
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            b'\t' => buf.extend_from_slice(b"\\t"),
-            b'\r' => buf.extend_from_slice(b"\\r"),
-            0..=0x1f => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                buf.extend_from_slice(b"\\u00");
-                buf.push(HEX[(byte >> 4) as usize]);
-                buf.push(HEX[(byte & 0xf) as usize]);
-            }
-            _ => buf.push(byte),
-        }
-    }
-    buf.push(b'"');
+    serde_json::to_writer(buf, value).expect("writing to a Vec cannot fail");
 }
 
 #[cfg(test)]

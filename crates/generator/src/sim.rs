@@ -747,7 +747,7 @@ impl Actor {
             Persona::Gift,
             Persona::Other,
         ];
-        let persona = PERSONAS[rng.weighted(&[0.20, 0.15, 0.15, 0.25, 0.15, 0.10])];
+        let persona = PERSONAS[rng.weighted(&[0.22, 0.16, 0.15, 0.23, 0.14, 0.10])];
         let fit = matches!(persona, Persona::Affluent | Persona::Bridal);
         let tier_weights: &[f64] = if fit { &[0.20, 0.36, 0.44] } else { &[0.60, 0.33, 0.07] };
         let tier = [Tier::Low, Tier::Mid, Tier::High][rng.weighted(tier_weights)];

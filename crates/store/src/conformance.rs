@@ -7,7 +7,7 @@
 //! temporary directory, a database) and calls the case, then declares one
 //! `#[test]` per case with [`conformance_tests!`]:
 //!
-//! ```ignore
+//! ```text
 //! use crate::conformance::{self, conformance_tests};
 //! conformance_tests!(with_fresh_sqlite_stores);
 //! ```
@@ -73,7 +73,13 @@ fn at(seconds: i64) -> EventTime {
 
 /// An event of `kind` whose JSON records its key and ids, so that tests can
 /// tell stored events apart.
-fn message(kind: &str, dedup_key: &str, user_id: Option<&str>, anonymous_id: Option<&str>, previous_id: Option<&str>) -> NewEvent {
+fn message(
+    kind: &str,
+    dedup_key: &str,
+    user_id: Option<&str>,
+    anonymous_id: Option<&str>,
+    previous_id: Option<&str>,
+) -> NewEvent {
     NewEvent {
         dedup_key: dedup_key.to_owned(),
         kind: kind.to_owned(),
@@ -182,7 +188,8 @@ pub fn any_batches_keep_the_first_event_of_each_key_in_acceptance_order(fresh_st
                 .enumerate()
                 .map(|(position, key)| {
                     let dedup_key = format!("k{key}");
-                    let json = json!({ "messageId": dedup_key, "batch": batch_index, "position": position }).to_string();
+                    let json =
+                        json!({ "messageId": dedup_key, "batch": batch_index, "position": position }).to_string();
                     NewEvent { json, ..event(&dedup_key) }
                 })
                 .collect();
@@ -421,7 +428,10 @@ fn model_versions(store: &dyn Store) -> Vec<(i64, bool)> {
 pub fn each_added_model_gets_the_next_version_and_becomes_the_only_active_one(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
     let first = store.add_model("first", "name = \"first\"\n", at(1)).unwrap();
-    assert_eq!((first.version, first.name.as_str(), first.toml.as_str(), first.created_at, first.active), (1, "first", "name = \"first\"\n", at(1), true));
+    assert_eq!(
+        (first.version, first.name.as_str(), first.toml.as_str(), first.created_at, first.active),
+        (1, "first", "name = \"first\"\n", at(1), true)
+    );
     let second = store.add_model("second", "name = \"second\"\n", at(2)).unwrap();
     assert_eq!((second.version, second.active), (2, true));
     assert_eq!(store.active_model().unwrap(), Some(second.clone()));
@@ -451,7 +461,10 @@ pub fn activating_an_unknown_version_is_not_found_and_keeps_the_active_one(fresh
     store.add_model("one", "name = \"one\"\n", at(1)).unwrap();
     for version in [0, 2, 7, -1] {
         let result = store.activate_model(version);
-        assert!(matches!(&result, Err(StoreError::NotFound(message)) if message.contains(&version.to_string())), "{result:?}");
+        assert!(
+            matches!(&result, Err(StoreError::NotFound(message)) if message.contains(&version.to_string())),
+            "{result:?}"
+        );
     }
     assert_eq!(model_versions(&*store), [(1, true)]);
 }
@@ -639,7 +652,9 @@ pub fn each_lead_sort_orders_as_documented(fresh_store: FreshStore<'_>) {
 pub fn a_lead_query_limit_keeps_the_first_leads_of_the_order(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
     let engaged = |lead_id: &str, engagement: f64| LeadRecord { engagement, ..lead(lead_id) };
-    store.replace_all_leads(&[engaged("u1", 1.0), engaged("u2", 3.0), engaged("u3", 2.0), engaged("anon:a", 9.0)]).unwrap();
+    store
+        .replace_all_leads(&[engaged("u1", 1.0), engaged("u2", 3.0), engaged("u3", 2.0), engaged("anon:a", 9.0)])
+        .unwrap();
     let cases: [(Option<u64>, &[&str]); 5] = [
         (Some(0), &[]),
         (Some(1), &["u2"]),

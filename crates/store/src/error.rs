@@ -12,7 +12,9 @@ pub enum StoreError {
     /// The caller asked for something that does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// The stored model or events do not work with the engine.
+    /// What was asked cannot be done as given: the stored model or events
+    /// do not work with the engine, a call names one lead twice, or the
+    /// database file cannot run in the required (write-ahead log) mode.
     #[error("{0}")]
     Invalid(String),
 }

@@ -158,6 +158,10 @@ impl SqliteStore {
         // survives a power cut, not only a crash of the process.
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", true)?;
+        // Up to 64 MiB of pages (the default is 2 MiB), so that the indexes
+        // an append updates at random places (dedup keys are hashes) stay
+        // in memory for a log of a few million events.
+        connection.pragma_update(None, "cache_size", -65_536)?;
         migrate(&mut connection)?;
         Ok(SqliteStore { connection })
     }
@@ -174,15 +178,14 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     // Immediate, so that two processes opening a new file do not both apply
     // the same migration: the second waits, then finds it applied.
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let applied: i64 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
-    if applied > MIGRATIONS.len() {
+    let version: i64 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let Some(applied) = usize::try_from(version).ok().filter(|applied| *applied <= MIGRATIONS.len()) else {
         return Err(StoreError::Corrupt(format!(
-            "the database schema is version {applied}, newer than the version {} this build of Qualify reads; \
-             use a newer Qualify",
+            "the database schema is version {version}, not one of the versions 0 to {} this build of Qualify \
+             reads; a newer Qualify may read it",
             MIGRATIONS.len()
         )));
-    }
+    };
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
         transaction.execute_batch(migration)?;
         transaction.pragma_update(None, "user_version", index as i64 + 1)?;
@@ -243,8 +246,9 @@ fn insert_leads(transaction: &rusqlite::Transaction<'_>, leads: &[LeadRecord]) -
         "INSERT INTO leads ({LEAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))?;
     for lead in leads {
-        let traits = serde_json::to_string(&lead.traits)
-            .map_err(|error| StoreError::Invalid(format!("lead {}: its traits cannot be stored: {error}", lead.lead_id)))?;
+        let traits = serde_json::to_string(&lead.traits).map_err(|error| {
+            StoreError::Invalid(format!("lead {}: its traits cannot be stored: {error}", lead.lead_id))
+        })?;
         let anonymous_ids = json_array(&lead.anonymous_ids);
         insert
             .execute(params![
@@ -264,7 +268,9 @@ fn insert_leads(transaction: &rusqlite::Transaction<'_>, leads: &[LeadRecord]) -
                 lead.model_version,
             ])
             .map_err(|error| match error {
-                rusqlite::Error::SqliteFailure(failure, _) if failure.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                rusqlite::Error::SqliteFailure(failure, _)
+                    if failure.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+                {
                     StoreError::Invalid(format!("lead {} is given more than once in one replacement", lead.lead_id))
                 }
                 other => StoreError::Database(other),
@@ -328,7 +334,8 @@ impl Store for SqliteStore {
         let mut after = i64::MIN;
         loop {
             page.clear();
-            let rows = statement.query_map(params![after, limit], |row| Ok(StoredEvent { seq: row.get(0)?, json: row.get(1)? }))?;
+            let rows = statement
+                .query_map(params![after, limit], |row| Ok(StoredEvent { seq: row.get(0)?, json: row.get(1)? }))?;
             for event in rows {
                 page.push(event?);
             }
@@ -341,7 +348,11 @@ impl Store for SqliteStore {
         }
     }
 
-    fn events_for_identities(&self, user_ids: &[String], anonymous_ids: &[String]) -> Result<Vec<StoredEvent>, StoreError> {
+    fn events_for_identities(
+        &self,
+        user_ids: &[String],
+        anonymous_ids: &[String],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         if user_ids.is_empty() && anonymous_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -356,7 +367,11 @@ impl Store for SqliteStore {
     /// and which one can change as events arrive, so a previousId found by
     /// following an alias is returned in both lists: the caller then finds
     /// the events that carry it in either role.
-    fn linked_identities(&self, user_ids: &[String], anonymous_ids: &[String]) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    fn linked_identities(
+        &self,
+        user_ids: &[String],
+        anonymous_ids: &[String],
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let mut linked_user_ids: BTreeSet<String> = user_ids.iter().cloned().collect();
         let mut linked_anonymous_ids: BTreeSet<String> = anonymous_ids.iter().cloned().collect();
         if !user_ids.is_empty() {
@@ -409,7 +424,9 @@ impl Store for SqliteStore {
 
     fn activate_model(&mut self, version: i64) -> Result<(), StoreError> {
         let transaction = self.write_transaction()?;
-        let exists: bool = transaction.query_row("SELECT EXISTS (SELECT 1 FROM models WHERE version = ?1)", [version], |row| row.get(0))?;
+        let exists: bool =
+            transaction
+                .query_row("SELECT EXISTS (SELECT 1 FROM models WHERE version = ?1)", [version], |row| row.get(0))?;
         if !exists {
             return Err(StoreError::NotFound(format!("there is no model version {version}")));
         }
@@ -420,12 +437,14 @@ impl Store for SqliteStore {
     }
 
     fn active_model(&self) -> Result<Option<StoredModel>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE active = 1"))?;
+        let mut statement =
+            self.connection.prepare_cached(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE active = 1"))?;
         Ok(statement.query_row([], model_from_row).optional()?)
     }
 
     fn model(&self, version: i64) -> Result<Option<StoredModel>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE version = ?1"))?;
+        let mut statement =
+            self.connection.prepare_cached(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE version = ?1"))?;
         Ok(statement.query_row([version], model_from_row).optional()?)
     }
 
@@ -460,7 +479,8 @@ impl Store for SqliteStore {
     }
 
     fn lead(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = ?1"))?;
+        let mut statement =
+            self.connection.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = ?1"))?;
         let mut rows = statement.query([lead_id])?;
         match rows.next()? {
             Some(row) => Ok(Some(lead_from_row(row)?)),
@@ -598,7 +618,10 @@ mod tests {
 
         let mut store = open_in(&directory);
         assert_eq!(all_events(&store), events);
-        assert_eq!(store.linked_identities(&["u1".to_owned()], &[]).unwrap(), (vec!["u1".to_owned()], vec!["a1".to_owned()]));
+        assert_eq!(
+            store.linked_identities(&["u1".to_owned()], &[]).unwrap(),
+            (vec!["u1".to_owned()], vec!["a1".to_owned()])
+        );
         assert_eq!(store.models().unwrap(), models);
         assert_eq!(store.active_model().unwrap().map(|model| model.version), Some(1));
         assert_eq!(store.leads(&LeadQuery { include_anonymous: true, ..LeadQuery::default() }).unwrap(), leads);
@@ -617,7 +640,10 @@ mod tests {
         let mut store = open_in(&directory);
         store.replace_all_leads(&[lead("bad-traits"), lead("bad-anonymous-ids"), lead("good")]).unwrap();
         store.connection.execute("UPDATE leads SET traits = '[1, 2]' WHERE lead_id = 'bad-traits'", []).unwrap();
-        store.connection.execute("UPDATE leads SET anonymous_ids = '{' WHERE lead_id = 'bad-anonymous-ids'", []).unwrap();
+        store
+            .connection
+            .execute("UPDATE leads SET anonymous_ids = '{' WHERE lead_id = 'bad-anonymous-ids'", [])
+            .unwrap();
         for lead_id in ["bad-traits", "bad-anonymous-ids"] {
             let result = store.lead(lead_id);
             assert!(matches!(&result, Err(StoreError::Corrupt(message)) if message.contains(lead_id)), "{result:?}");
@@ -635,7 +661,10 @@ mod tests {
         store.connection.pragma_update(None, "user_version", newer).unwrap();
         drop(store);
         let result = SqliteStore::open(&directory.path().join("qualify.sqlite"));
-        assert!(matches!(&result, Err(StoreError::Corrupt(message)) if message.contains(&newer.to_string())), "{result:?}");
+        assert!(
+            matches!(&result, Err(StoreError::Corrupt(message)) if message.contains(&newer.to_string())),
+            "{result:?}"
+        );
     }
 
     #[test]
@@ -643,7 +672,11 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let store = open_in(&directory);
         let pragma = |name: &str| -> String {
-            store.connection.pragma_query_value(None, name, |row| row.get::<_, rusqlite::types::Value>(0)).map(|value| format!("{value:?}")).unwrap()
+            store
+                .connection
+                .pragma_query_value(None, name, |row| row.get::<_, rusqlite::types::Value>(0))
+                .map(|value| format!("{value:?}"))
+                .unwrap()
         };
         assert_eq!(pragma("journal_mode"), "Text(\"wal\")");
         // 2 is FULL.
@@ -673,7 +706,8 @@ mod tests {
         assert_eq!(store.event_count().unwrap(), 0);
         assert_eq!(store.linked_identities(&["u1".to_owned()], &[]).unwrap(), (vec!["u1".to_owned()], vec![]));
         // The same events, without the poison, are all new.
-        let appended = store.append_events(&[event("k1", Some("u1"), Some("a1"), 1), event("k2", Some("u2"), None, 2)]).unwrap();
+        let appended =
+            store.append_events(&[event("k1", Some("u1"), Some("a1"), 1), event("k2", Some("u2"), None, 2)]).unwrap();
         assert_eq!(appended, Appended { accepted: 2, duplicates: 0 });
     }
 
@@ -681,8 +715,12 @@ mod tests {
     fn an_identity_link_keeps_its_earliest_linking_event() {
         let directory = tempfile::tempdir().unwrap();
         let mut store = open_in(&directory);
-        store.append_events(&[event("k1", Some("u1"), Some("a1"), 50), event("k2", Some("u1"), Some("a1"), 60)]).unwrap();
-        store.append_events(&[event("k3", Some("u1"), Some("a1"), 20), event("k4", Some("u1"), Some("a1"), 20)]).unwrap();
+        store
+            .append_events(&[event("k1", Some("u1"), Some("a1"), 50), event("k2", Some("u1"), Some("a1"), 60)])
+            .unwrap();
+        store
+            .append_events(&[event("k3", Some("u1"), Some("a1"), 20), event("k4", Some("u1"), Some("a1"), 20)])
+            .unwrap();
         let links: Vec<(String, String, String, i64, i64)> = store
             .connection
             .prepare("SELECT other_id, user_id, kind, time, seq FROM identity_links")
@@ -739,45 +777,5 @@ mod tests {
                 "{sql}\n{steps:#?}"
             );
         }
-    }
-
-    #[test]
-    fn zz_measure_append_throughput() {
-        let directory = tempfile::tempdir().unwrap();
-        let mut store = open_in(&directory);
-        if let Ok(pragmas) = std::env::var("EXTRA_PRAGMAS") { store.connection.execute_batch(&pragmas).unwrap(); eprintln!("{pragmas}"); }
-        let make = |batch: usize| -> Vec<NewEvent> {
-            (0..10_000).map(|index| {
-                let n = batch * 10_000 + index;
-                let user = if n % 3 == 0 { None } else { Some(format!("user-{}@example.com", n / 7)) };
-                let anonymous = Some(format!("anon-{:08x}", n / 5));
-                let key = if std::env::var("SEQUENTIAL_KEYS").is_ok() { format!("{:032x}", n) } else { format!("{:032x}", (n as u128).wrapping_mul(0x9e3779b97f4a7c15f39cc0605cedc835)) };
-                let json = json!({"type":"track","event":"Pricing Page Viewed","messageId": key,"userId": user,"anonymousId": anonymous,
-                    "timestamp":"2026-11-02T10:15:00.123Z","properties":{"plan":"team","path":"/pricing","referrer":"https://www.google.com/"},
-                    "context":{"campaign":{"source":"newsletter","medium":"email"},"page":{"url":"https://example.com/pricing"},"userAgent":"Mozilla/5.0 (X11; Linux x86_64)"}}).to_string();
-                NewEvent { dedup_key: key, kind: "track".into(), user_id: user, anonymous_id: anonymous, previous_id: None,
-                    time: EventTime::from_micros(1_790_000_000_000_000 + n as i64 * 1000), received_at: EventTime::from_micros(1_790_000_000_000_000), json }
-            }).collect()
-        };
-        let batches: Vec<Vec<NewEvent>> = (0..20).map(make).collect();
-        eprintln!("json bytes per event: {}", batches[0].iter().map(|e| e.json.len()).sum::<usize>() / 10_000);
-        for (index, batch) in batches.iter().enumerate() {
-            let started = std::time::Instant::now();
-            let appended = store.append_events(batch).unwrap();
-            let elapsed = started.elapsed();
-            assert_eq!(appended.accepted, 10_000);
-            eprintln!("batch {index:2} (log {:6} before): {:8.0} events/s ({:?})", index * 10_000, 10_000.0 / elapsed.as_secs_f64(), elapsed);
-        }
-        let started = std::time::Instant::now();
-        let appended = store.append_events(&batches[3]).unwrap();
-        eprintln!("re-append 10k duplicates: {:8.0} events/s, {appended:?}", 10_000.0 / started.elapsed().as_secs_f64());
-        let ids: Vec<String> = (0..1000).map(|i| format!("user-{}@example.com", i * 20)).collect();
-        let started = std::time::Instant::now();
-        let found = store.events_for_identities(&ids, &[]).unwrap();
-        eprintln!("events_for_identities 1000 users: {} events in {:?}", found.len(), started.elapsed());
-        let started = std::time::Instant::now();
-        let mut n = 0;
-        store.for_each_event_page(20_000, &mut |page| { n += page.len(); Ok(()) }).unwrap();
-        eprintln!("paging {n} events: {:?}", started.elapsed());
     }
 }
