@@ -146,7 +146,7 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
         ModelCommand::List { db } => {
             let store = open_existing_store(&db.db)?;
             let mut table = comfy_table::Table::new();
-            table.load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY);
+            table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
             table.set_header(["version", "name", "created_at", "active"]);
             for model in store.models()? {
                 table.add_row([
@@ -313,7 +313,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
     let mut store = open_store(&args.db)?;
     store.add_model("fine-jewelry", qualify_generator::JEWELRY_MODEL, now)?;
     let summary = ingest_sources(&mut store, &[events_path.as_path()], now)?;
-    let leads = ops::rescore_all(&mut store, now).map_err(ops_error)?;
+    let leads = summary.leads_scored;
     println!(
         "Demo database {}: {} events ({} duplicates skipped, {} rejected), {leads} leads and visitors scored as of {now}.",
         args.db.display(),

@@ -66,7 +66,7 @@ fn lead_cells(lead: &LeadRecord) -> [String; 10] {
 
 pub fn write_leads_table(leads: &[LeadRecord], mut out: impl Write) -> io::Result<()> {
     let mut table = comfy_table::Table::new();
-    table.load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY);
+    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header(LEAD_COLUMNS);
     for lead in leads {
         table.add_row(lead_cells(lead));

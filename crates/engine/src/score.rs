@@ -396,8 +396,9 @@ pub struct LeadProfile {
     pub anonymous_ids: Vec<String>,
     /// The userIds merged into this lead.
     pub merged_user_ids: Vec<String>,
-    /// First-touch channel: the campaign source of the lead's earliest event that has one.
-    pub channel: Option<String>,
+    /// First-touch channel (spec/analytics.md): the campaign source of the
+    /// lead's earliest event, else `direct`.
+    pub channel: String,
 }
 
 /// Scores and profiles the leads of a log, sorted by lead id. With `only`,
@@ -420,11 +421,12 @@ pub fn profile_log(log: &EventLog, as_of: EventTime, only: Option<&[String]>) ->
                 .into_iter()
                 .map(|(key, value)| (log.trait_name(key).to_owned(), value.clone()))
                 .collect();
+            // The first touch: the campaign source of the earliest event, else direct.
             let channel = history
                 .events
-                .iter()
-                .find_map(|&index| history.event(index).channel())
-                .map(|name| log.name(name).to_owned());
+                .first()
+                .and_then(|&index| history.event(index).channel())
+                .map_or_else(|| "direct".to_owned(), |name| log.name(name).to_owned());
             let (anonymous_ids, merged_user_ids) = match lead {
                 LeadKey::User(user) => members
                     .get(&user)

@@ -112,9 +112,9 @@ struct Behaviour {
 }
 
 const LEAD_BEHAVIOUR: [Behaviour; 3] = [
-    Behaviour { sessions: (1, 2), pages: (1, 3), gap_days: 9.0, product_share: 0.30, newsletter: 0.10, catalog: 0.02, inquiry: 0.010, appointment: 0.0, order: 0.002, wishlist: 0.02 },
-    Behaviour { sessions: (2, 5), pages: (2, 5), gap_days: 6.0, product_share: 0.40, newsletter: 0.12, catalog: 0.08, inquiry: 0.04, appointment: 0.005, order: 0.003, wishlist: 0.06 },
-    Behaviour { sessions: (6, 12), pages: (3, 7), gap_days: 4.0, product_share: 0.50, newsletter: 0.12, catalog: 0.16, inquiry: 0.10, appointment: 0.04, order: 0.008, wishlist: 0.10 },
+    Behaviour { sessions: (1, 2), pages: (1, 3), gap_days: 9.0, product_share: 0.30, newsletter: 0.10, catalog: 0.02, inquiry: 0.010, appointment: 0.0, order: 0.0005, wishlist: 0.02 },
+    Behaviour { sessions: (2, 5), pages: (2, 5), gap_days: 6.0, product_share: 0.40, newsletter: 0.12, catalog: 0.08, inquiry: 0.04, appointment: 0.003, order: 0.001, wishlist: 0.06 },
+    Behaviour { sessions: (6, 12), pages: (3, 7), gap_days: 4.0, product_share: 0.50, newsletter: 0.12, catalog: 0.16, inquiry: 0.10, appointment: 0.015, order: 0.003, wishlist: 0.10 },
 ];
 
 const VISITOR_BEHAVIOUR: [Behaviour; 3] = [
@@ -1315,7 +1315,7 @@ fn lead_session<W: Write>(
     }
 
     // A click on "unsubscribe" in a newsletter.
-    if lead.newsletter_at.is_some_and(|n| sidx > n) && !lead.unsubscribed && cur.rng.chance(0.12) {
+    if lead.newsletter_at.is_some_and(|n| sidx > n) && !lead.unsubscribed && cur.rng.chance(0.07) {
         if !app {
             let view = View::service("/pages/email-preferences", "Email Preferences", "Account");
             let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
@@ -1453,7 +1453,7 @@ fn lead_session<W: Write>(
         });
         lead.appointment = true;
     }
-    if !lead.ordered && cur.rng.chance(if lead.appointment { 0.25 } else { b.order }) {
+    if !lead.ordered && cur.rng.chance(if lead.appointment { 0.15 } else { b.order }) {
         cur.advance(20 * SECOND, 3 * MINUTE);
         view = View::service("/cart", "Your Bag", "Cart");
         let user = devices[dev].logged_in.then_some(lead.user_id.as_str());

@@ -7,6 +7,8 @@
 //! that combine storage with scoring (ingesting with incremental re-scoring,
 //! activating a model) are plain functions over any `Store`, in [`ops`].
 
+#[cfg(test)]
+mod conformance;
 mod error;
 pub mod ops;
 mod sqlite;

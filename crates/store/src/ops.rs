@@ -165,7 +165,7 @@ fn record(profile: LeadProfile, scored_at: EventTime, model_version: i64) -> Lea
         last_seen: score.last_seen,
         traits: profile.traits,
         anonymous_ids: profile.anonymous_ids,
-        channel: profile.channel,
+        channel: Some(profile.channel),
         scored_at,
         model_version,
     }

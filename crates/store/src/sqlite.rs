@@ -530,12 +530,8 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-#[path = "conformance.rs"]
-mod conformance;
-
-#[cfg(test)]
 mod tests {
-    use super::conformance::{self, FreshStore, conformance_tests};
+    use crate::conformance::{self, FreshStore, conformance_tests};
     use super::*;
     use serde_json::json;
     use tempfile::TempDir;
