@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use qualify_generator::{generate, GeneratorConfig};
+use qualify_generator::{GeneratorConfig, generate};
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);

@@ -20,6 +20,7 @@ pub(crate) const BRACELETS: usize = 6;
 pub(crate) const GIFTS: usize = 7;
 pub(crate) const NEW: usize = 8;
 
+#[rustfmt::skip]
 pub(crate) const COLLECTIONS: &[Collection] = &[
     Collection { slug: "engagement-rings", title: "Engagement Rings" },
     Collection { slug: "wedding-bands", title: "Wedding Bands" },
@@ -40,6 +41,7 @@ pub(crate) struct Product {
     pub collection: usize,
 }
 
+#[rustfmt::skip]
 pub(crate) const PRODUCTS: &[Product] = &[
     Product { slug: "solitaire-engagement-ring-platinum", name: "Solitaire Engagement Ring in Platinum", price: 6800, collection: ENGAGEMENT },
     Product { slug: "oval-halo-engagement-ring", name: "Oval Halo Engagement Ring", price: 8900, collection: ENGAGEMENT },
@@ -73,6 +75,7 @@ pub(crate) const PRODUCTS: &[Product] = &[
 ];
 
 /// Editorial and service pages: (path, title, Segment page name).
+#[rustfmt::skip]
 pub(crate) const CONTENT: &[(&str, &str, &str)] = &[
     ("/pages/our-story", "Our Story", "About"),
     ("/pages/store-locator", "Find a Boutique", "Store Locator"),
@@ -111,6 +114,7 @@ pub(crate) const STORES: &[&str] = &[
     "Virtual Consultation",
 ];
 
+#[rustfmt::skip]
 pub(crate) const FIRST_NAMES: &[&str] = &[
     "Olivia", "Emma", "Charlotte", "Amelia", "Sophia", "Isabella", "Mia", "Evelyn", "Harper",
     "Camila", "Grace", "Chloe", "Victoria", "Claire", "Elena", "Naomi", "Priya", "Aisha",
@@ -118,6 +122,7 @@ pub(crate) const FIRST_NAMES: &[&str] = &[
     "Ethan", "Julian", "Arjun", "Kenji",
 ];
 
+#[rustfmt::skip]
 pub(crate) const LAST_NAMES: &[&str] = &[
     "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
     "Martinez", "Hernandez", "Lopez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore",
@@ -128,12 +133,14 @@ pub(crate) const LAST_NAMES: &[&str] = &[
 /// Reserved example domains: generated emails never reach a real mailbox.
 pub(crate) const EMAIL_DOMAINS: &[&str] = &["example.com", "example.net", "example.org"];
 
+#[rustfmt::skip]
 pub(crate) const CITIES: &[&str] = &[
     "New York", "Los Angeles", "Chicago", "Miami", "Dallas", "San Francisco", "Boston",
     "Atlanta", "Seattle", "Houston",
 ];
 
 /// Browser user agents with whether they are mobile.
+#[rustfmt::skip]
 pub(crate) const USER_AGENTS: &[(&str, bool)] = &[
     ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", false),
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", false),
@@ -155,7 +162,8 @@ pub(crate) const LOCALES: &[(&str, f64)] = &[
 ];
 
 /// First-octets of the (synthetic) visitor IP addresses.
-pub(crate) const IP_PREFIXES: &[u8] = &[24, 47, 67, 68, 71, 73, 76, 98, 99, 104, 107, 108, 172, 174];
+pub(crate) const IP_PREFIXES: &[u8] =
+    &[24, 47, 67, 68, 71, 73, 76, 98, 99, 104, 107, 108, 172, 174];
 
 /// A marketing campaign: utm source, medium, name, and the referrer it sends.
 pub(crate) struct Campaign {
@@ -167,6 +175,7 @@ pub(crate) struct Campaign {
     pub landing: Option<usize>,
 }
 
+#[rustfmt::skip]
 pub(crate) const CAMPAIGNS: &[Campaign] = &[
     Campaign { source: "google", medium: "cpc", name: "bridal-fall-2026", referrer: "https://www.google.com/", landing: Some(ENGAGEMENT) },
     Campaign { source: "google", medium: "cpc", name: "brand-search", referrer: "https://www.google.com/", landing: None },
@@ -187,6 +196,7 @@ pub(crate) const REFERRERS: &[&str] = &[
 ];
 
 /// Mobile app environments: (library name, library version, os name, os version, device model).
+#[rustfmt::skip]
 pub(crate) const APPS: &[(&str, &str, &str, &str, &str)] = &[
     ("analytics-ios", "4.1.8", "iOS", "18.1", "iPhone16,2"),
     ("analytics-ios", "4.1.8", "iOS", "17.6", "iPhone15,3"),

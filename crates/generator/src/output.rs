@@ -6,9 +6,9 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::io::{self, Write};
 
+use crate::GeneratedStats;
 use crate::json::Json;
 use crate::rng::{Draw, Rand};
-use crate::GeneratedStats;
 
 /// Share of lines that are `{"batch":[...]}` envelopes.
 const BATCH_LINE_SHARE: f64 = 0.02;

@@ -8,11 +8,14 @@
 
 use std::io::Write;
 
+use crate::browse::{View, landing, next_view, pick_product};
 use crate::catalog::*;
 use crate::json::Json;
 use crate::output::Output;
-use crate::rng::{stream, Draw, Rand};
-use crate::time::{date_string, DAY, HOUR, MINUTE, SECOND};
+use crate::people::{Persona, Traits, Update, make_traits};
+use crate::rng::{Draw, Rand, stream};
+use crate::time::{DAY, HOUR, MINUTE, SECOND, date_string};
+use crate::wire::{Body, Device, Msg, PathIn, Sdk, render};
 
 /// Longest time a session can last; sessions start at least this long
 /// before the end of the window and at least this long after the previous
@@ -28,65 +31,6 @@ pub(crate) struct World {
     pub end_ms: i64,
     /// Latest start of a session: `end_ms - SESSION_SPAN` (or the window start).
     pub last_start_ms: i64,
-}
-
-/// Which SDK sent a message (its wire format differs, see the crate docs).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Sdk {
-    /// analytics.js in the browser.
-    AnalyticsJs,
-    /// analytics-ios / analytics-kotlin in the mobile app.
-    Mobile,
-    SegmentPython,
-    SegmentNode,
-    /// @rudderstack/rudder-sdk-node: `originalTimestamp` only, identify
-    /// traits in both `traits` and `context.traits`.
-    RudderNode,
-    /// rudder-sdk-python: identify traits only in `context.traits`.
-    RudderPython,
-}
-
-impl Sdk {
-    fn library(self) -> (&'static str, &'static str) {
-        match self {
-            Sdk::AnalyticsJs => ("analytics.js", "npm:next-1.76.0"),
-            Sdk::Mobile => ("analytics-ios", "4.1.8"), // replaced by the app's own
-            Sdk::SegmentPython => ("analytics-python", "2.3.3"),
-            Sdk::SegmentNode => ("@segment/analytics-node", "2.1.3"),
-            Sdk::RudderNode => ("@rudderstack/rudder-sdk-node", "2.1.4"),
-            Sdk::RudderPython => ("rudder-sdk-python", "2.1.0"),
-        }
-    }
-
-    fn is_server(self) -> bool {
-        !matches!(self, Sdk::AnalyticsJs | Sdk::Mobile)
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Persona {
-    Affluent,
-    Bridal,
-    Student,
-    Budget,
-    Gift,
-    Other,
-    /// Anonymous visitors (never identified).
-    Visitor,
-}
-
-impl Persona {
-    /// Relative interest in each collection (indexes of `COLLECTIONS`).
-    fn collection_weights(self) -> &'static [f64] {
-        match self {
-            Persona::Affluent => &[1.0, 1.0, 1.0, 6.0, 3.0, 3.0, 3.0, 0.5, 3.0],
-            Persona::Bridal => &[8.0, 5.0, 6.0, 1.0, 1.0, 2.0, 1.0, 0.5, 1.0],
-            Persona::Student => &[1.0, 0.5, 0.5, 0.5, 2.0, 3.0, 2.0, 5.0, 2.0],
-            Persona::Budget => &[1.0, 1.0, 1.0, 0.5, 2.0, 2.0, 2.0, 4.0, 2.0],
-            Persona::Gift => &[1.0, 1.0, 0.5, 1.0, 3.0, 3.0, 3.0, 4.0, 2.0],
-            Persona::Other | Persona::Visitor => &[2.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0],
-        }
-    }
 }
 
 /// How engaged an actor is.
@@ -111,165 +55,21 @@ struct Behaviour {
     wishlist: f64,
 }
 
+#[rustfmt::skip]
 const LEAD_BEHAVIOUR: [Behaviour; 3] = [
     Behaviour { sessions: (1, 2), pages: (1, 3), gap_days: 9.0, product_share: 0.30, newsletter: 0.10, catalog: 0.02, inquiry: 0.010, appointment: 0.0, order: 0.0005, wishlist: 0.02 },
     Behaviour { sessions: (2, 5), pages: (2, 5), gap_days: 6.0, product_share: 0.40, newsletter: 0.12, catalog: 0.08, inquiry: 0.04, appointment: 0.003, order: 0.001, wishlist: 0.06 },
     Behaviour { sessions: (6, 12), pages: (3, 7), gap_days: 4.0, product_share: 0.50, newsletter: 0.12, catalog: 0.16, inquiry: 0.10, appointment: 0.015, order: 0.003, wishlist: 0.10 },
 ];
 
+#[rustfmt::skip]
 const VISITOR_BEHAVIOUR: [Behaviour; 3] = [
     Behaviour { sessions: (1, 1), pages: (1, 3), gap_days: 10.0, product_share: 0.35, newsletter: 0.0, catalog: 0.0, inquiry: 0.0, appointment: 0.0, order: 0.0, wishlist: 0.0 },
     Behaviour { sessions: (2, 3), pages: (2, 5), gap_days: 7.0, product_share: 0.40, newsletter: 0.0, catalog: 0.0, inquiry: 0.0, appointment: 0.0, order: 0.0, wishlist: 0.01 },
     Behaviour { sessions: (4, 8), pages: (3, 7), gap_days: 4.0, product_share: 0.50, newsletter: 0.0, catalog: 0.0, inquiry: 0.0, appointment: 0.0, order: 0.0, wishlist: 0.03 },
 ];
 
-/// A browser or an app install: one `anonymousId`.
-struct Device {
-    anon: String,
-    /// Index into `APPS` for a mobile app, `None` for a browser.
-    app: Option<usize>,
-    ua: usize,
-    ip: String,
-    locale: &'static str,
-    /// Its messages carry the `userId` (after a login / identify).
-    logged_in: bool,
-    /// Linked to the lead (identify with both ids, or alias).
-    linked: bool,
-    emitted: bool,
-}
-
-impl Device {
-    fn new(rng: &mut Rand, app: bool, mobile_web: Option<bool>) -> Device {
-        let app = app.then(|| rng.below(APPS.len() as u64) as usize);
-        let mut anon = rng.uuid();
-        if app.is_some_and(|a| APPS[a].2 == "iOS") {
-            anon.make_ascii_uppercase();
-        }
-        let ua = loop {
-            let ua = rng.below(USER_AGENTS.len() as u64) as usize;
-            if mobile_web.is_none_or(|m| USER_AGENTS[ua].1 == m) {
-                break ua;
-            }
-        };
-        let ip = format!(
-            "{}.{}.{}.{}",
-            rng.pick(IP_PREFIXES),
-            rng.range(0, 255),
-            rng.range(0, 255),
-            rng.range(1, 254)
-        );
-        let weights: Vec<f64> = LOCALES.iter().map(|l| l.1).collect();
-        let locale = LOCALES[rng.weighted(&weights)].0;
-        Device {
-            anon,
-            app,
-            ua,
-            ip,
-            locale,
-            logged_in: false,
-            linked: false,
-            emitted: false,
-        }
-    }
-
-    fn sdk(&self) -> Sdk {
-        if self.app.is_some() {
-            Sdk::Mobile
-        } else {
-            Sdk::AnalyticsJs
-        }
-    }
-}
-
-/// Profile traits of a lead, with the quirks of real data (numbers sent as
-/// strings, nulls, missing keys).
-struct Traits {
-    email: String,
-    first: &'static str,
-    last: &'static str,
-    age: Option<i64>,
-    age_text: bool,
-    income: Option<i64>,
-    income_text: bool,
-    income_null: bool,
-    interests: Vec<&'static str>,
-    social: Option<bool>,
-    social_null: bool,
-    relationship: Option<&'static str>,
-    phone_null: bool,
-    city: &'static str,
-    company: Option<&'static str>,
-    created_at: i64,
-}
-
-impl Traits {
-    fn write_full(&self, j: &mut Json) {
-        j.s("email", &self.email);
-        j.s("firstName", self.first);
-        j.s("lastName", self.last);
-        self.write_age(j);
-        self.write_income(j);
-        if !self.interests.is_empty() {
-            j.arr("interests");
-            for i in &self.interests {
-                j.str_val(i);
-            }
-            j.end_arr();
-        }
-        match self.social {
-            Some(b) => j.b("attends_social_events", b),
-            None if self.social_null => j.null("attends_social_events"),
-            None => {}
-        }
-        if let Some(r) = self.relationship {
-            j.s("relationship_status", r);
-        }
-        if let Some(c) = self.company {
-            j.s("company", c);
-        }
-        j.s("city", self.city);
-        if self.phone_null {
-            j.null("phone");
-        }
-        j.ts("createdAt", self.created_at);
-    }
-
-    fn write_age(&self, j: &mut Json) {
-        match self.age {
-            Some(a) if self.age_text => j.s("age", &a.to_string()),
-            Some(a) => j.i("age", a),
-            None => {}
-        }
-    }
-
-    fn write_income(&self, j: &mut Json) {
-        match self.income {
-            Some(v) if self.income_text => j.s("household_income", &v.to_string()),
-            Some(v) => j.i("household_income", v),
-            None if self.income_null => j.null("household_income"),
-            None => {}
-        }
-    }
-
-    fn write_interests(&self, j: &mut Json) {
-        j.arr("interests");
-        for i in &self.interests {
-            j.str_val(i);
-        }
-        j.end_arr();
-    }
-}
-
-/// A later change to a lead's profile, sent by a later identify.
-#[derive(Clone, Copy, Debug)]
-enum Update {
-    /// Got engaged: relationship_status and interests change.
-    Engaged,
-    Income(i64),
-    Birthday,
-    Social,
-}
-
+/// A person known by `userId`, and where they are in their journey.
 struct Lead {
     user_id: String,
     persona: Persona,
@@ -294,137 +94,16 @@ struct Lead {
     inquiries: u32,
 }
 
-/// One page (or app screen) view.
-struct View {
-    path: String,
-    /// Query string including `?`, or empty.
-    search: String,
-    title: String,
-    name: &'static str,
-    referrer: &'static str,
-    product: Option<usize>,
-    collection: Option<usize>,
-    campaign: Option<&'static Campaign>,
-    query: Option<&'static str>,
-}
-
-impl View {
-    fn home() -> View {
-        View {
-            path: "/".into(),
-            search: String::new(),
-            title: format!("{BRAND} | Fine Jewelry"),
-            name: "Home",
-            referrer: "",
-            product: None,
-            collection: None,
-            campaign: None,
-            query: None,
-        }
-    }
-
-    fn product(p: usize) -> View {
-        let product = &PRODUCTS[p];
-        View {
-            path: format!("/products/{}", product.slug),
-            title: format!("{} | {BRAND}", product.name),
-            name: "Product",
-            product: Some(p),
-            collection: Some(product.collection),
-            ..View::home()
-        }
-    }
-
-    fn collection(c: usize) -> View {
-        View {
-            path: format!("/collections/{}", COLLECTIONS[c].slug),
-            title: format!("{} | {BRAND}", COLLECTIONS[c].title),
-            name: "Collection",
-            collection: Some(c),
-            ..View::home()
-        }
-    }
-
-    fn content(i: usize) -> View {
-        let (path, title, name) = CONTENT[i];
-        View {
-            path: path.into(),
-            title: format!("{title} | {BRAND}"),
-            name,
-            ..View::home()
-        }
-    }
-
-    fn service(path: &str, title: &str, name: &'static str) -> View {
-        View {
-            path: path.into(),
-            title: format!("{title} | {BRAND}"),
-            name,
-            ..View::home()
-        }
-    }
-
-    fn search(query: &'static str) -> View {
-        View {
-            path: "/search".into(),
-            search: format!("?q={}", query.replace(' ', "+")),
-            title: format!("Search: {query} | {BRAND}"),
-            name: "Search",
-            query: Some(query),
-            ..View::home()
-        }
-    }
-
-    fn screen_name(&self) -> &'static str {
-        match self.name {
-            "Product" => "Product Detail",
-            "Cart" => "Bag",
-            n => n,
-        }
-    }
-
-    fn write_url(&self, buf: &mut String) {
-        buf.push_str(ORIGIN);
-        buf.push_str(&self.path);
-        buf.push_str(&self.search);
-    }
-}
-
-/// Where a page event puts the page's path (the scoring spec reads
-/// `properties.path`, else `context.page.path`, else the path of
-/// `properties.url`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum PathIn {
-    /// `properties.path` (most page events).
-    Properties,
-    /// Only in `context.page.path`.
-    ContextPage,
-    /// Only as part of `properties.url`.
-    Url,
-}
-
-/// What a message says.
-enum Body<'a> {
-    Page(&'a View, PathIn),
-    Screen(&'a View),
-    Track(&'a str, &'a dyn Fn(&mut Json)),
-    /// Traits, and for RudderStack node an optional different (stale)
-    /// `context.traits`.
-    Identify(&'a dyn Fn(&mut Json), Option<&'a dyn Fn(&mut Json)>),
-    Alias(&'a str),
-    Group(&'a str, &'a dyn Fn(&mut Json)),
-}
-
-/// One message to send.
-struct Msg<'a> {
-    sdk: Sdk,
-    anon: Option<&'a str>,
-    user: Option<&'a str>,
-    /// The browser or app it comes from (for `context`).
-    device: Option<&'a Device>,
-    /// The page it was sent from (`context.page`, browser only).
-    page: Option<&'a View>,
-    body: Body<'a>,
+/// What is decided about a session before it is played.
+#[derive(Clone, Copy)]
+struct SessionPlan {
+    /// Index into the actor's devices.
+    device: usize,
+    /// 0 for the actor's first session.
+    index: u32,
+    pages: u32,
+    /// No session follows (the lead must be identified by its end).
+    last: bool,
 }
 
 /// Per-session cursor: the current time and the output.
@@ -499,174 +178,11 @@ impl<W: Write> Cursor<'_, '_, W> {
     }
 }
 
-/// The JSON text of a message.
-fn render(msg: &Msg<'_>, message_id: &str, t: i64, sent_at: i64) -> Box<[u8]> {
-    let mut j = Json::with_capacity(1024);
-    let mut url = String::with_capacity(128);
-    j.begin_obj();
-    let ty = match msg.body {
-        Body::Page(..) => "page",
-        Body::Screen(_) => "screen",
-        Body::Track(..) => "track",
-        Body::Identify(..) => "identify",
-        Body::Alias(_) => "alias",
-        Body::Group(..) => "group",
-    };
-    j.s("type", ty);
-    j.s("messageId", message_id);
-    if let Some(a) = msg.anon {
-        j.s("anonymousId", a);
-    }
-    if let Some(u) = msg.user {
-        j.s("userId", u);
-    }
-    match msg.body {
-        Body::Page(v, path_in) => {
-            j.s("name", v.name);
-            j.obj("properties");
-            if path_in == PathIn::Properties {
-                j.s("path", &v.path);
-            }
-            if !v.referrer.is_empty() {
-                j.s("referrer", v.referrer);
-            }
-            if !v.search.is_empty() {
-                j.s("search", &v.search);
-            }
-            j.s("title", &v.title);
-            v.write_url(&mut url);
-            j.s("url", &url);
-            j.end_obj();
-        }
-        Body::Screen(v) => {
-            j.s("name", v.screen_name());
-            j.obj("properties");
-            j.s("path", &v.path);
-            if let Some(p) = v.product {
-                j.s("product_id", PRODUCTS[p].slug);
-            }
-            j.end_obj();
-        }
-        Body::Track(event, props) => {
-            j.s("event", event);
-            j.obj("properties");
-            props(&mut j);
-            j.end_obj();
-        }
-        Body::Identify(traits, _) => {
-            if msg.sdk != Sdk::RudderPython {
-                j.obj("traits");
-                traits(&mut j);
-                j.end_obj();
-            }
-        }
-        Body::Alias(previous) => j.s("previousId", previous),
-        Body::Group(group_id, traits) => {
-            j.s("groupId", group_id);
-            j.obj("traits");
-            traits(&mut j);
-            j.end_obj();
-        }
-    }
-
-    j.obj("context");
-    match (msg.sdk, msg.device) {
-        (Sdk::Mobile, Some(d)) => {
-            let (lib, version, os, os_version, model) = APPS[d.app.unwrap_or(0)];
-            j.obj("app");
-            j.s("name", BRAND);
-            j.s("version", APP_VERSION);
-            j.end_obj();
-            j.obj("device");
-            j.s("model", model);
-            j.s("type", if os == "iOS" { "ios" } else { "android" });
-            j.end_obj();
-            j.s("ip", &d.ip);
-            j.obj("library");
-            j.s("name", lib);
-            j.s("version", version);
-            j.end_obj();
-            j.s("locale", d.locale);
-            j.obj("os");
-            j.s("name", os);
-            j.s("version", os_version);
-            j.end_obj();
-        }
-        (Sdk::AnalyticsJs, Some(d)) => {
-            let campaign = match msg.body {
-                Body::Page(v, _) => v.campaign,
-                _ => msg.page.and_then(|p| p.campaign),
-            };
-            if let Some(c) = campaign {
-                j.obj("campaign");
-                j.s("medium", c.medium);
-                j.s("name", c.name);
-                j.s("source", c.source);
-                j.end_obj();
-            }
-            j.s("ip", &d.ip);
-            library(&mut j, msg.sdk);
-            j.s("locale", d.locale);
-            if let Some(p) = msg.page {
-                j.obj("page");
-                j.s("path", &p.path);
-                j.s("referrer", p.referrer);
-                if !p.search.is_empty() {
-                    j.s("search", &p.search);
-                }
-                j.s("title", &p.title);
-                if url.is_empty() {
-                    p.write_url(&mut url);
-                }
-                j.s("url", &url);
-                j.end_obj();
-            }
-            j.s("userAgent", USER_AGENTS[d.ua].0);
-        }
-        (sdk, _) => {
-            library(&mut j, sdk);
-            if let Body::Identify(traits, stale) = msg.body {
-                if matches!(sdk, Sdk::RudderNode | Sdk::RudderPython) {
-                    j.obj("traits");
-                    match stale {
-                        Some(stale) if sdk == Sdk::RudderNode => stale(&mut j),
-                        _ => traits(&mut j),
-                    }
-                    j.end_obj();
-                }
-            }
-        }
-    }
-    j.end_obj();
-
-    if msg.sdk == Sdk::RudderNode {
-        j.ts("originalTimestamp", t);
-    } else {
-        j.ts("timestamp", t);
-    }
-    j.ts("sentAt", sent_at);
-    if matches!(msg.sdk, Sdk::RudderNode | Sdk::RudderPython) {
-        j.s("channel", "server");
-    }
-    j.obj("integrations");
-    j.end_obj();
-    j.end_obj();
-    j.buf.into_boxed_slice()
-}
-
-fn library(j: &mut Json, sdk: Sdk) {
-    let (name, version) = sdk.library();
-    j.obj("library");
-    j.s("name", name);
-    j.s("version", version);
-    j.end_obj();
-}
-
 /// A lead or an anonymous visitor, between its sessions.
 pub(crate) struct Actor {
     rng: Rand,
     tier: Tier,
-    persona: Persona,
+    /// `None` for an anonymous visitor.
     lead: Option<Box<Lead>>,
     devices: Vec<Device>,
     sessions_total: u32,
@@ -729,7 +245,6 @@ impl Actor {
         Actor {
             rng,
             tier,
-            persona: Persona::Visitor,
             lead: None,
             devices: vec![device],
             sessions_total,
@@ -749,14 +264,22 @@ impl Actor {
         ];
         let persona = PERSONAS[rng.weighted(&[0.22, 0.16, 0.15, 0.23, 0.14, 0.10])];
         let fit = matches!(persona, Persona::Affluent | Persona::Bridal);
-        let tier_weights: &[f64] = if fit { &[0.20, 0.36, 0.44] } else { &[0.60, 0.33, 0.07] };
+        let tier_weights: &[f64] = if fit {
+            &[0.20, 0.36, 0.44]
+        } else {
+            &[0.60, 0.33, 0.07]
+        };
         let tier = [Tier::Low, Tier::Mid, Tier::High][rng.weighted(tier_weights)];
         let b = &LEAD_BEHAVIOUR[tier as usize];
         let sessions_total = rng.range(b.sessions.0, b.sessions.1) as u32;
 
         let (traits, update_kind) = make_traits(&mut rng, persona, id, start);
-        let backend = [Sdk::SegmentPython, Sdk::SegmentNode, Sdk::RudderNode, Sdk::RudderPython]
-            [rng.weighted(&[0.55, 0.15, 0.15, 0.15])];
+        let backend = [
+            Sdk::SegmentPython,
+            Sdk::SegmentNode,
+            Sdk::RudderNode,
+            Sdk::RudderPython,
+        ][rng.weighted(&[0.55, 0.15, 0.15, 0.15])];
         let r = rng.unit();
         let server_first = r < 0.05;
         let alias_flow = !server_first && r < 0.17;
@@ -778,7 +301,6 @@ impl Actor {
         Actor {
             rng,
             tier,
-            persona,
             lead: Some(Box::new(Lead {
                 user_id,
                 persona,
@@ -807,7 +329,10 @@ impl Actor {
     /// Number of this actor's anonymousIds that sent something but were
     /// never linked to a userId (call when the actor is done).
     pub(crate) fn unlinked_devices(&self) -> u64 {
-        self.devices.iter().filter(|d| d.emitted && !d.linked).count() as u64
+        self.devices
+            .iter()
+            .filter(|d| d.emitted && !d.linked)
+            .count() as u64
     }
 
     /// Plays the session starting at `t0`; returns when the next one starts,
@@ -835,16 +360,16 @@ impl Actor {
         } else {
             0
         };
-        let pages = self.rng.range(behaviour.pages.0, behaviour.pages.1) as u32;
+        let plan = SessionPlan {
+            device: dev,
+            index: self.session_idx,
+            pages: self.rng.range(behaviour.pages.0, behaviour.pages.1) as u32,
+            last: is_last,
+        };
 
-        // Reborrow the parts separately: the cursor holds the rng and output.
+        // Borrow the parts separately: the cursor holds the rng.
         let Actor {
-            rng,
-            persona,
-            lead,
-            devices,
-            session_idx,
-            ..
+            rng, lead, devices, ..
         } = self;
         let mut cur = Cursor {
             rng,
@@ -854,278 +379,32 @@ impl Actor {
             limit: t0 + 3 * HOUR,
             long_gap_used: false,
         };
-        let sidx = *session_idx;
         match lead {
-            Some(lead) => {
-                lead_session(&mut cur, lead, devices, dev, sidx, pages, is_last, behaviour)
-            }
-            None => visitor_session(&mut cur, *persona, &mut devices[dev], sidx, pages, behaviour),
+            Some(lead) => lead_session(&mut cur, lead, devices, plan, behaviour),
+            None => visitor_session(&mut cur, &mut devices[dev], plan, behaviour),
         }
         debug_assert!(cur.t < t0 + SESSION_SPAN);
-        *session_idx += 1;
+        self.session_idx += 1;
         (!is_last).then_some(next)
     }
 }
 
-
-fn make_traits(rng: &mut Rand, persona: Persona, id: u32, start: i64) -> (Traits, Option<Update>) {
-    let first = *rng.pick(FIRST_NAMES);
-    let last = *rng.pick(LAST_NAMES);
-    let email = format!(
-        "{}.{}{}@{}",
-        first.to_ascii_lowercase(),
-        last.to_ascii_lowercase(),
-        u64::from(id) + 1,
-        rng.pick(EMAIL_DOMAINS)
-    );
-    let mut t = Traits {
-        email,
-        first,
-        last,
-        age: None,
-        age_text: rng.chance(0.15),
-        income: None,
-        income_text: rng.chance(0.04),
-        income_null: false,
-        interests: Vec::new(),
-        social: None,
-        social_null: false,
-        relationship: None,
-        phone_null: rng.chance(0.2),
-        city: *rng.pick(CITIES),
-        company: None,
-        created_at: start,
-    };
-    let mut update = None;
-    let pick_some = |rng: &mut Rand, pool: &[&'static str], n: usize, into: &mut Vec<&'static str>| {
-        for _ in 0..n {
-            let x = *rng.pick(pool);
-            if !into.contains(&x) {
-                into.push(x);
-            }
-        }
-    };
-    match persona {
-        Persona::Affluent => {
-            t.age = Some(if rng.chance(0.9) { rng.range(30, 50) } else { rng.range(51, 58) });
-            if rng.chance(0.8) {
-                t.income = Some(rng.range(30, 120) * 5_000);
-            } else {
-                t.income_null = rng.chance(0.5);
-                if rng.chance(0.5) {
-                    update = Some(Update::Income(rng.range(30, 120) * 5_000));
-                }
-            }
-            if rng.chance(0.9) {
-                pick_some(rng, &["high-end fashion", "accessories"], 2, &mut t.interests);
-            }
-            pick_some(rng, &["art", "travel", "wine", "philanthropy", "interior design"], 2, &mut t.interests);
-            let r = rng.unit();
-            if r < 0.85 {
-                t.social = Some(true);
-            } else if r < 0.93 {
-                t.social_null = true;
-            } else {
-                t.social = Some(false);
-            }
-            t.relationship = Some(*rng.pick(&["married", "married", "single", "divorced"]));
-        }
-        Persona::Bridal => {
-            t.age = Some(if rng.chance(0.9) { rng.range(25, 40) } else { rng.range(41, 46) });
-            if rng.chance(0.65) {
-                t.relationship = Some("engaged");
-                t.interests = vec!["bridal", "wedding"];
-                pick_some(rng, &["travel", "home decor", "photography"], 1, &mut t.interests);
-            } else {
-                t.relationship = Some("in a relationship");
-                t.interests = vec!["travel", "jewelry"];
-                update = Some(Update::Engaged);
-            }
-            t.income = Some(rng.range(10, 36) * 5_000);
-            if rng.chance(0.5) {
-                t.social = Some(rng.chance(0.5));
-            }
-        }
-        Persona::Student => {
-            t.age = Some(rng.range(18, 23));
-            if rng.chance(0.5) {
-                t.income = Some(rng.range(1, 5) * 5_000);
-            }
-            pick_some(rng, &["music", "gaming", "streetwear", "sneakers", "k-pop"], 2, &mut t.interests);
-            t.social = Some(rng.chance(0.4));
-            t.relationship = Some(*rng.pick(&["single", "single", "in a relationship"]));
-            if rng.chance(0.03) {
-                update = Some(Update::Engaged);
-            }
-        }
-        Persona::Budget => {
-            t.age = Some(rng.range(25, 65));
-            t.income = Some(rng.range(6, 19) * 5_000);
-            pick_some(rng, &["home decor", "gardening", "cooking", "fitness", "reading"], 2, &mut t.interests);
-            if rng.chance(0.5) {
-                t.social = Some(false);
-            }
-            t.relationship = Some(*rng.pick(&["married", "single"]));
-            let r = rng.unit();
-            if r < 0.03 {
-                update = Some(Update::Engaged);
-            } else if r < 0.08 {
-                update = Some(Update::Income(rng.range(6, 19) * 5_000));
-            }
-        }
-        Persona::Gift => {
-            t.age = Some(rng.range(45, 72));
-            t.income = Some(rng.range(12, 29) * 5_000);
-            pick_some(rng, &["golf", "travel", "watches", "sports"], 2, &mut t.interests);
-            t.social = Some(rng.chance(0.3));
-            t.relationship = Some("married");
-            let r = rng.unit();
-            if r < 0.05 {
-                update = Some(Update::Birthday);
-            } else if r < 0.08 {
-                update = Some(Update::Social);
-            }
-        }
-        Persona::Other | Persona::Visitor => {
-            t.company = Some(*rng.pick(&[
-                "Brilliant Earth Research",
-                "Atelier Supply Co.",
-                "Northline Wholesale",
-                "Studio Vale",
-            ]));
-            if rng.chance(0.5) {
-                t.interests = vec!["jewelry design"];
-            }
-        }
-    }
-    if update.is_none() && t.age.is_some() && rng.chance(0.04) {
-        update = Some(Update::Birthday);
-    }
-    (t, update)
-}
-
-impl Traits {
-    fn apply(&mut self, update: Update) {
-        match update {
-            Update::Engaged => {
-                self.relationship = Some("engaged");
-                self.interests.retain(|i| *i != "jewelry");
-                for x in ["bridal", "wedding"] {
-                    if !self.interests.contains(&x) {
-                        self.interests.insert(0, x);
-                    }
-                }
-            }
-            Update::Income(v) => {
-                self.income = Some(v);
-                self.income_null = false;
-            }
-            Update::Birthday => self.age = self.age.map(|a| a + 1),
-            Update::Social => {
-                self.social = Some(true);
-                self.social_null = false;
-            }
-        }
-    }
-
-    /// The traits an update identify sends (after `apply`).
-    fn write_update(&self, j: &mut Json, update: Update) {
-        j.s("email", &self.email);
-        match update {
-            Update::Engaged => {
-                j.s("relationship_status", "engaged");
-                self.write_interests(j);
-            }
-            Update::Income(_) => self.write_income(j),
-            Update::Birthday => self.write_age(j),
-            Update::Social => j.b("attends_social_events", true),
-        }
-    }
-}
-
-fn pick_collection(rng: &mut Rand, persona: Persona) -> usize {
-    rng.weighted(persona.collection_weights())
-}
-
-fn pick_product_in(rng: &mut Rand, collection: usize) -> usize {
-    let n = PRODUCTS.iter().filter(|p| p.collection == collection).count() as u64;
-    let k = rng.below(n) as usize;
-    PRODUCTS
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.collection == collection)
-        .nth(k)
-        .map(|(i, _)| i)
-        .expect("every collection has products")
-}
-
-fn pick_product(rng: &mut Rand, persona: Persona) -> usize {
-    let c = pick_collection(rng, persona);
-    pick_product_in(rng, c)
-}
-
-/// The first page of a session: direct, organic referral or campaign.
-fn landing(rng: &mut Rand, persona: Persona, first_session: bool, app: bool) -> View {
-    if app {
-        return View::home();
-    }
-    let campaign_share = if first_session { 0.30 } else { 0.08 };
-    if rng.chance(campaign_share) {
-        let c = rng.pick(CAMPAIGNS);
-        let mut v = match c.landing {
-            Some(col) => View::collection(col),
-            None => View::home(),
-        };
-        v.search = format!(
-            "?utm_source={}&utm_medium={}&utm_campaign={}",
-            c.source, c.medium, c.name
-        );
-        v.referrer = c.referrer;
-        v.campaign = Some(c);
-        return v;
-    }
-    if rng.chance(0.35) {
-        return if rng.chance(0.6) {
-            View::home()
-        } else {
-            View::product(pick_product(rng, persona))
-        };
-    }
-    let referrer = *rng.pick(REFERRERS);
-    let r = rng.unit();
-    let mut v = if r < 0.4 {
-        View::product(pick_product(rng, persona))
-    } else if r < 0.75 {
-        View::collection(pick_collection(rng, persona))
-    } else {
-        View::content(rng.range(4, CONTENT.len() as i64 - 1) as usize)
-    };
-    v.referrer = referrer;
-    v
-}
-
-/// The next page of a walk through the site.
-fn next_view(rng: &mut Rand, persona: Persona, b: &Behaviour, prev: &View) -> View {
-    match rng.weighted(&[b.product_share, 0.22, 0.06, 0.09, 0.05, 0.03]) {
-        0 => {
-            let c = match prev.collection {
-                Some(c) if rng.chance(0.7) => c,
-                _ => pick_collection(rng, persona),
-            };
-            View::product(pick_product_in(rng, c))
-        }
-        1 => View::collection(pick_collection(rng, persona)),
-        2 => View::home(),
-        3 => View::content(rng.below(CONTENT.len() as u64) as usize),
-        4 => View::search(*rng.pick(SEARCHES)),
-        _ => View::service("/cart", "Your Bag", "Cart"),
-    }
-}
-
 /// A page (browser) or screen (app) view.
-fn emit_view<W: Write>(cur: &mut Cursor<'_, '_, W>, d: &mut Device, user: Option<&str>, view: &View) {
+fn emit_view<W: Write>(
+    cur: &mut Cursor<'_, '_, W>,
+    d: &mut Device,
+    user: Option<&str>,
+    view: &View,
+) {
     let msg = if d.app.is_some() {
-        Msg { sdk: Sdk::Mobile, anon: Some(&d.anon), user, device: Some(d), page: None, body: Body::Screen(view) }
+        Msg {
+            sdk: Sdk::Mobile,
+            anon: Some(&d.anon),
+            user,
+            device: Some(d),
+            page: None,
+            body: Body::Screen(view),
+        }
     } else {
         // The page is in `properties`; `context.page` only when the path is
         // not (a few events exercise each path fallback).
@@ -1138,7 +417,14 @@ fn emit_view<W: Write>(cur: &mut Cursor<'_, '_, W>, d: &mut Device, user: Option
             PathIn::Properties
         };
         let page = (path_in == PathIn::ContextPage).then_some(view);
-        Msg { sdk: Sdk::AnalyticsJs, anon: Some(&d.anon), user, device: Some(d), page, body: Body::Page(view, path_in) }
+        Msg {
+            sdk: Sdk::AnalyticsJs,
+            anon: Some(&d.anon),
+            user,
+            device: Some(d),
+            page,
+            body: Body::Page(view, path_in),
+        }
     };
     if cur.emit(msg) {
         d.emitted = true;
@@ -1156,7 +442,14 @@ fn emit_client_track<W: Write>(
     props: &dyn Fn(&mut Json),
 ) {
     let page = d.app.is_none().then_some(view);
-    let msg = Msg { sdk: d.sdk(), anon: Some(&d.anon), user, device: Some(d), page, body: Body::Track(event, props) };
+    let msg = Msg {
+        sdk: d.sdk(),
+        anon: Some(&d.anon),
+        user,
+        device: Some(d),
+        page,
+        body: Body::Track(event, props),
+    };
     if cur.emit(msg) {
         d.emitted = true;
         d.linked |= user.is_some();
@@ -1164,7 +457,12 @@ fn emit_client_track<W: Write>(
 }
 
 /// A track event sent by the brand's backend (userId only).
-fn emit_server_track<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &Lead, event: &str, props: &dyn Fn(&mut Json)) {
+fn emit_server_track<W: Write>(
+    cur: &mut Cursor<'_, '_, W>,
+    lead: &Lead,
+    event: &str,
+    props: &dyn Fn(&mut Json),
+) {
     cur.emit(Msg {
         sdk: lead.backend,
         anon: None,
@@ -1175,21 +473,31 @@ fn emit_server_track<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &Lead, event: 
     });
 }
 
-fn product_props(j: &mut Json, p: usize, detailed: bool) {
+/// Properties of "Product Added to Wishlist" (Segment e-commerce spec).
+fn product_props(j: &mut Json, p: usize) {
     let product = &PRODUCTS[p];
     j.s("product_id", product.slug);
     j.s("name", product.name);
     j.i("price", product.price);
     j.s("currency", "USD");
-    if detailed {
-        j.s("category", COLLECTIONS[product.collection].title);
-    }
+}
+
+/// Properties of "Product Viewed": the product and its category.
+fn product_viewed_props(j: &mut Json, p: usize) {
+    product_props(j, p);
+    j.s("category", COLLECTIONS[PRODUCTS[p].collection].title);
 }
 
 /// Links device `dev` to the lead: an identify with both ids (from the
 /// client or the backend), or for alias-flow leads an `alias` then a
 /// userId-only identify.
-fn identify<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &mut Lead, devices: &mut [Device], dev: usize, view: &View) {
+fn identify<W: Write>(
+    cur: &mut Cursor<'_, '_, W>,
+    lead: &mut Lead,
+    devices: &mut [Device],
+    dev: usize,
+    view: &View,
+) {
     if lead.identified {
         return;
     }
@@ -1218,7 +526,11 @@ fn identify<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &mut Lead, devices: &mu
             body: Body::Identify(&full, None),
         });
     } else {
-        let sdk = if cur.rng.chance(0.6) { d.sdk() } else { lead.backend };
+        let sdk = if cur.rng.chance(0.6) {
+            d.sdk()
+        } else {
+            lead.backend
+        };
         let client = !sdk.is_server();
         let page = (client && d.app.is_none()).then_some(view);
         let msg = Msg {
@@ -1268,7 +580,11 @@ fn update_identify<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &mut Lead, updat
     let traits = &lead.traits;
     let new = |j: &mut Json| traits.write_update(j, update);
     let old = |j: &mut Json| j.raw_members(members);
-    let context: Option<&dyn Fn(&mut Json)> = if cur.rng.chance(0.5) { Some(&old) } else { None };
+    let context: Option<&dyn Fn(&mut Json)> = if cur.rng.chance(0.5) {
+        Some(&old)
+    } else {
+        None
+    };
     cur.emit(Msg {
         sdk: lead.backend,
         anon: None,
@@ -1279,17 +595,21 @@ fn update_identify<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &mut Lead, updat
     });
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One session of a lead: pages, the identify when it is due, conversions,
+/// and the occasional profile update, group call or re-login.
 fn lead_session<W: Write>(
     cur: &mut Cursor<'_, '_, W>,
     lead: &mut Lead,
     devices: &mut [Device],
-    dev: usize,
-    sidx: u32,
-    pages: u32,
-    is_last: bool,
+    plan: SessionPlan,
     b: &Behaviour,
 ) {
+    let SessionPlan {
+        device: dev,
+        index: sidx,
+        pages,
+        last: is_last,
+    } = plan;
     let persona = lead.persona;
     let fit = matches!(persona, Persona::Affluent | Persona::Bridal);
     let boost = if fit { 1.5 } else { 1.0 };
@@ -1322,7 +642,9 @@ fn lead_session<W: Write>(
             emit_view(cur, &mut devices[dev], user, &view);
             cur.advance(5 * SECOND, MINUTE);
         }
-        let reason = *cur.rng.pick(&["too many emails", "no longer interested", "not relevant"]);
+        let reason = *cur
+            .rng
+            .pick(&["too many emails", "no longer interested", "not relevant"]);
         emit_server_track(cur, lead, "Unsubscribed", &|j| {
             j.s("list", "The Edit");
             j.s("reason", reason);
@@ -1343,24 +665,43 @@ fn lead_session<W: Write>(
             if cur.t > cur.limit {
                 break;
             }
-            view = next_view(cur.rng, persona, b, &view);
+            view = next_view(cur.rng, persona, b.product_share, &view);
         }
         let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
         if let Some(q) = view.query {
-            emit_client_track(cur, &mut devices[dev], user, &view, "Products Searched", &|j| j.s("query", q));
+            emit_client_track(
+                cur,
+                &mut devices[dev],
+                user,
+                &view,
+                "Products Searched",
+                &|j| j.s("query", q),
+            );
             cur.advance(300, 2 * SECOND);
         }
         emit_view(cur, &mut devices[dev], user, &view);
         if let Some(pi) = view.product {
-            if !app && cur.rng.chance(0.25) {
+            if !app && cur.rng.chance(0.18) {
                 cur.advance(300, 3 * SECOND);
-                emit_client_track(cur, &mut devices[dev], user, &view, "Product Viewed", &|j| product_props(j, pi, true));
+                emit_client_track(
+                    cur,
+                    &mut devices[dev],
+                    user,
+                    &view,
+                    "Product Viewed",
+                    &|j| product_viewed_props(j, pi),
+                );
             }
             if cur.rng.chance(b.wishlist) {
                 cur.advance(5 * SECOND, 90 * SECOND);
-                emit_client_track(cur, &mut devices[dev], user, &view, "Product Added to Wishlist", &|j| {
-                    product_props(j, pi, false)
-                });
+                emit_client_track(
+                    cur,
+                    &mut devices[dev],
+                    user,
+                    &view,
+                    "Product Added to Wishlist",
+                    &|j| product_props(j, pi),
+                );
             }
         }
         if identify_at == Some(p) {
@@ -1381,10 +722,17 @@ fn lead_session<W: Write>(
         cur.advance(SECOND, 20 * SECOND);
         let source = *cur.rng.pick(&["footer", "popup", "account"]);
         let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
-        emit_client_track(cur, &mut devices[dev], user, &view, "Newsletter Subscribed", &|j| {
-            j.s("list", "The Edit");
-            j.s("source", source);
-        });
+        emit_client_track(
+            cur,
+            &mut devices[dev],
+            user,
+            &view,
+            "Newsletter Subscribed",
+            &|j| {
+                j.s("list", "The Edit");
+                j.s("source", source);
+            },
+        );
         lead.newsletter_at = Some(sidx);
     }
     if !lead.catalog && cur.rng.chance(b.catalog * boost) {
@@ -1401,10 +749,17 @@ fn lead_session<W: Write>(
             _ => *cur.rng.pick(CATALOGS),
         };
         let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
-        emit_client_track(cur, &mut devices[dev], user, &view, "Catalog Downloaded", &|j| {
-            j.s("catalog", catalog);
-            j.s("format", "pdf");
-        });
+        emit_client_track(
+            cur,
+            &mut devices[dev],
+            user,
+            &view,
+            "Catalog Downloaded",
+            &|j| {
+                j.s("catalog", catalog);
+                j.s("format", "pdf");
+            },
+        );
         lead.catalog = true;
     }
     if lead.inquiries < 2 && cur.rng.chance(b.inquiry * boost) {
@@ -1422,7 +777,9 @@ fn lead_session<W: Write>(
             (false, false) => cur.rng.range(12, 79),
         };
         let p = pick_product(cur.rng, persona);
-        let topic = *cur.rng.pick(&["availability", "customization", "pricing", "sizing"]);
+        let topic = *cur
+            .rng
+            .pick(&["availability", "customization", "pricing", "sizing"]);
         emit_server_track(cur, lead, "Inquiry Submitted", &|j| {
             j.s("channel", "contact-form");
             j.i("message_length", length);
@@ -1434,7 +791,11 @@ fn lead_session<W: Write>(
     }
     if !lead.appointment && cur.rng.chance(b.appointment * boost) {
         cur.advance(20 * SECOND, 3 * MINUTE);
-        view = View::service("/pages/book-an-appointment", "Book an Appointment", "Appointment");
+        view = View::service(
+            "/pages/book-an-appointment",
+            "Book an Appointment",
+            "Appointment",
+        );
         let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
         emit_view(cur, &mut devices[dev], user, &view);
         identify(cur, lead, devices, dev, &view);
@@ -1443,7 +804,8 @@ fn lead_session<W: Write>(
         let kind = if persona == Persona::Bridal {
             "bridal consultation"
         } else {
-            *cur.rng.pick(&["private viewing", "styling session", "bespoke design"])
+            *cur.rng
+                .pick(&["private viewing", "styling session", "bespoke design"])
         };
         let date = date_string(cur.t + cur.rng.range(2, 21) * DAY);
         emit_server_track(cur, lead, "Appointment Booked", &|j| {
@@ -1453,7 +815,11 @@ fn lead_session<W: Write>(
         });
         lead.appointment = true;
     }
-    if !lead.ordered && cur.rng.chance(if lead.appointment { 0.15 } else { b.order }) {
+    if !lead.ordered
+        && cur
+            .rng
+            .chance(if lead.appointment { 0.15 } else { b.order })
+    {
         cur.advance(20 * SECOND, 3 * MINUTE);
         view = View::service("/cart", "Your Bag", "Cart");
         let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
@@ -1521,14 +887,17 @@ fn lead_session<W: Write>(
     }
 }
 
+/// One session of an anonymous visitor: pages and a few client events.
 fn visitor_session<W: Write>(
     cur: &mut Cursor<'_, '_, W>,
-    persona: Persona,
     d: &mut Device,
-    sidx: u32,
-    pages: u32,
+    plan: SessionPlan,
     b: &Behaviour,
 ) {
+    let SessionPlan {
+        index: sidx, pages, ..
+    } = plan;
+    let persona = Persona::Visitor;
     let app = d.app.is_some();
     let mut view = landing(cur.rng, persona, sidx == 0, app);
     for p in 0..pages {
@@ -1537,21 +906,27 @@ fn visitor_session<W: Write>(
             if cur.t > cur.limit {
                 break;
             }
-            view = next_view(cur.rng, persona, b, &view);
+            view = next_view(cur.rng, persona, b.product_share, &view);
         }
         if let Some(q) = view.query {
-            emit_client_track(cur, d, None, &view, "Products Searched", &|j| j.s("query", q));
+            emit_client_track(cur, d, None, &view, "Products Searched", &|j| {
+                j.s("query", q)
+            });
             cur.advance(300, 2 * SECOND);
         }
         emit_view(cur, d, None, &view);
         if let Some(pi) = view.product {
             if !app && cur.rng.chance(0.2) {
                 cur.advance(300, 3 * SECOND);
-                emit_client_track(cur, d, None, &view, "Product Viewed", &|j| product_props(j, pi, true));
+                emit_client_track(cur, d, None, &view, "Product Viewed", &|j| {
+                    product_viewed_props(j, pi)
+                });
             }
             if cur.rng.chance(b.wishlist) {
                 cur.advance(5 * SECOND, 90 * SECOND);
-                emit_client_track(cur, d, None, &view, "Product Added to Wishlist", &|j| product_props(j, pi, false));
+                emit_client_track(cur, d, None, &view, "Product Added to Wishlist", &|j| {
+                    product_props(j, pi)
+                });
             }
         }
     }

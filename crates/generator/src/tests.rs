@@ -11,7 +11,11 @@ fn run(config: &GeneratorConfig) -> (Vec<u8>, GeneratedStats) {
 }
 
 fn small(leads: usize, seed: u64) -> GeneratorConfig {
-    GeneratorConfig { leads, seed, ..GeneratorConfig::default() }
+    GeneratorConfig {
+        leads,
+        seed,
+        ..GeneratorConfig::default()
+    }
 }
 
 /// All messages, batches flattened, in file order.
@@ -116,11 +120,16 @@ fn messages_are_well_formed_and_in_window() {
             assert!(path.starts_with('/'), "{path}");
         }
         if ty == "track" {
-            *events.entry(m["event"].as_str().expect("event").to_string()).or_default() += 1;
+            *events
+                .entry(m["event"].as_str().expect("event").to_string())
+                .or_default() += 1;
         }
     }
     for ty in ["identify", "track", "page", "screen", "alias"] {
-        assert!(types.get(ty).copied().unwrap_or(0) > 0, "no {ty}: {types:?}");
+        assert!(
+            types.get(ty).copied().unwrap_or(0) > 0,
+            "no {ty}: {types:?}"
+        );
     }
     for event in [
         "Catalog Downloaded",
@@ -176,7 +185,10 @@ fn short_window_and_odd_end() {
     assert!(stats.lines > 0);
     let start = config.end - jiff::SignedDuration::from_hours(24);
     for m in messages(&buf) {
-        let time = m.get("timestamp").or_else(|| m.get("originalTimestamp")).unwrap();
+        let time = m
+            .get("timestamp")
+            .or_else(|| m.get("originalTimestamp"))
+            .unwrap();
         let t: jiff::Timestamp = time.as_str().unwrap().parse().unwrap();
         assert!(t >= start && t < config.end);
     }
@@ -198,9 +210,154 @@ fn model_parses_as_toml() {
             assert!(ids.insert(f["id"].as_str().unwrap().to_string()));
         }
     }
-    for id in ["repeat-visits", "product-page", "catalog-download", "detailed-inquiry", "unsubscribed"] {
+    for id in [
+        "repeat-visits",
+        "product-page",
+        "catalog-download",
+        "detailed-inquiry",
+        "unsubscribed",
+    ] {
         assert!(ids.contains(id), "{id}");
     }
     let persona_ids: Vec<_> = personas.iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(persona_ids, ["affluent-socialite", "bridal-couple"]);
+}
+
+fn event_time(m: &Value) -> jiff::Timestamp {
+    m.get("timestamp")
+        .or_else(|| m.get("originalTimestamp"))
+        .and_then(Value::as_str)
+        .expect("a time")
+        .parse()
+        .expect("RFC 3339")
+}
+
+#[test]
+fn some_gaps_are_exactly_thirty_minutes_and_some_just_over() {
+    let (buf, _) = run(&small(500, 8));
+    let mut times: HashMap<String, Vec<i64>> = HashMap::new();
+    for m in messages(&buf) {
+        if let Some(anon) = m.get("anonymousId").and_then(Value::as_str) {
+            times
+                .entry(anon.to_string())
+                .or_default()
+                .push(event_time(&m).as_millisecond());
+        }
+    }
+    let (mut exact, mut just_over) = (0, 0);
+    for list in times.values_mut() {
+        list.sort_unstable();
+        list.dedup();
+        for pair in list.windows(2) {
+            match pair[1] - pair[0] {
+                1_800_000 => exact += 1,
+                1_800_001..=1_805_000 => just_over += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(exact > 0, "no gap of exactly 30 minutes");
+    assert!(just_over > 0, "no gap just over 30 minutes");
+}
+
+#[test]
+fn messages_come_in_the_formats_of_several_sdks() {
+    let (buf, _) = run(&small(500, 4));
+    let mut libraries = HashSet::new();
+    let (mut original_only, mut context_traits_only, mut both_traits, mut string_age, mut nulls) =
+        (0, 0, 0, 0, 0);
+    for m in messages(&buf) {
+        libraries.insert(
+            m["context"]["library"]["name"]
+                .as_str()
+                .expect("library")
+                .to_string(),
+        );
+        if m.get("timestamp").is_none() {
+            assert!(m.get("originalTimestamp").is_some());
+            original_only += 1;
+        }
+        if m["type"] == "identify" {
+            let traits = m.get("traits");
+            let context_traits = m["context"].get("traits");
+            match (traits, context_traits) {
+                (None, Some(_)) => context_traits_only += 1,
+                (Some(_), Some(_)) => both_traits += 1,
+                (Some(_), None) => {}
+                (None, None) => panic!("identify without traits: {m}"),
+            }
+            let traits = traits.or(context_traits).expect("traits");
+            string_age += usize::from(traits.get("age").is_some_and(Value::is_string));
+            nulls += traits
+                .as_object()
+                .unwrap()
+                .values()
+                .filter(|v| v.is_null())
+                .count();
+        }
+    }
+    for library in [
+        "analytics.js",
+        "analytics-python",
+        "@segment/analytics-node",
+        "@rudderstack/rudder-sdk-node",
+        "rudder-sdk-python",
+        "analytics-ios",
+        "analytics-kotlin",
+    ] {
+        assert!(libraries.contains(library), "no {library}: {libraries:?}");
+    }
+    assert!(original_only > 0 && context_traits_only > 0 && both_traits > 0);
+    assert!(string_age > 0 && nulls > 0);
+}
+
+#[test]
+fn delivery_is_roughly_time_ordered_with_some_late_messages() {
+    let (buf, stats) = run(&small(600, 6));
+    let mut latest = i64::MIN;
+    let (mut behind, mut an_hour_behind) = (0u64, 0u64);
+    for m in messages(&buf) {
+        let t = event_time(&m).as_millisecond();
+        if t < latest {
+            behind += 1;
+            // a message is at most a day late, and its retry at most 6 hours later
+            assert!(
+                latest - t <= 30 * 3_600_000,
+                "{} h late",
+                (latest - t) / 3_600_000
+            );
+            an_hour_behind += u64::from(latest - t > 3_600_000);
+        }
+        latest = latest.max(t);
+    }
+    assert!(behind > 0 && an_hour_behind > 0);
+    assert!(
+        behind < stats.messages / 10,
+        "{behind} of {} out of order",
+        stats.messages
+    );
+}
+
+#[test]
+fn anonymous_visitors_are_about_thirty_percent_of_anonymous_ids() {
+    let (buf, stats) = run(&small(600, 12));
+    let mut linked = HashSet::new();
+    let mut all = HashSet::new();
+    for m in messages(&buf) {
+        let anon = match m["type"].as_str() {
+            Some("alias") => m.get("previousId"),
+            _ => m.get("anonymousId"),
+        }
+        .and_then(Value::as_str);
+        if let Some(anon) = anon {
+            all.insert(anon.to_string());
+            if m.get("userId").and_then(Value::as_str).is_some() {
+                linked.insert(anon.to_string());
+            }
+        }
+    }
+    let never = all.len() - linked.len();
+    assert_eq!(never as u64, stats.anonymous_visitors);
+    let share = never as f64 / all.len() as f64;
+    assert!((0.2..0.4).contains(&share), "{share}");
 }

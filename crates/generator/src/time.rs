@@ -1,7 +1,7 @@
 //! Millisecond timestamps and their RFC 3339 rendering (through jiff).
 
-use jiff::fmt::temporal::DateTimePrinter;
 use jiff::Timestamp;
+use jiff::fmt::temporal::DateTimePrinter;
 
 pub(crate) const SECOND: i64 = 1_000;
 pub(crate) const MINUTE: i64 = 60 * SECOND;
