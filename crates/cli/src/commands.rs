@@ -3,16 +3,16 @@
 use crate::input::Source;
 use crate::output;
 use crate::{
-    DemoArgs, ExplainArgs, ExplainFormat, IngestArgs, LeadSortArg, LeadStatus, LeadsArgs, ModelCommand,
-    ScoreArgs, ScoreFormat, TableFormat,
+    DemoArgs, ExplainArgs, ExplainFormat, IngestArgs, LeadSortArg, LeadStatus, LeadsArgs,
+    ModelCommand, ScoreArgs, ScoreFormat, TableFormat,
 };
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use qualify_engine::Model;
 use qualify_engine::explain::explain as explain_lead;
-use qualify_engine::log::{EventLog, Keep};
+use qualify_engine::log::{AppendSummary, EventLog, Keep, PreparedChunk};
 use qualify_engine::score::score_log;
 use qualify_engine::time::EventTime;
-use qualify_engine::Model;
 use qualify_store::ops::{self, OpsError, Touched};
 use qualify_store::{LeadQuery, LeadSort, SqliteStore, Store};
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -23,41 +23,66 @@ use std::sync::Arc;
 fn as_of(text: Option<&str>) -> Result<EventTime> {
     match text {
         None => Ok(EventTime::now()),
-        Some(text) => EventTime::parse(text)
-            .ok_or_else(|| anyhow!("--as-of {text:?} is not an RFC 3339 time (e.g. 2026-12-01T00:00:00Z)")),
+        Some(text) => EventTime::parse(text).ok_or_else(|| {
+            anyhow!("--as-of {text:?} is not an RFC 3339 time (e.g. 2026-12-01T00:00:00Z)")
+        }),
     }
 }
 
 /// Reads and checks a model file; every problem is reported at once.
 fn read_model(path: &Path) -> Result<Model> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read model file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read model file {}", path.display()))?;
     Model::parse(&text).map_err(|errors| {
-        anyhow!("{} has {} problem(s):\n{errors}", path.display(), errors.0.len())
+        anyhow!(
+            "{} has {} problem(s):\n{errors}",
+            path.display(),
+            errors.0.len()
+        )
     })
 }
 
 /// Reads an events file into a log, reporting each rejected message on
-/// standard error and keeping the valid ones around it.
+/// standard error and keeping the valid ones around it. While one chunk is
+/// appended (in order, on one core), the next is read and parsed.
 fn load_events_file(path: &Path, model: Arc<Model>, keep: Keep) -> Result<EventLog> {
-    let mut log = EventLog::new(model, keep);
-    let source = Source::open(path)?;
+    let mut log = EventLog::new(Arc::clone(&model), keep);
+    let mut source = Source::open(path)?;
     let name = source.name.clone();
     let received = EventTime::now();
-    let stderr = io::stderr();
-    source.for_each_chunk(|lines, first_line, _| {
-        let summary = log.append_lines(lines, first_line, received);
-        let mut stderr = stderr.lock();
+    let report = |summary: AppendSummary| -> Result<()> {
+        let mut stderr = io::stderr().lock();
         for rejection in &summary.rejections {
             writeln!(stderr, "{name}: rejected {rejection}")?;
         }
         Ok(())
-    })?;
-    Ok(log)
+    };
+    let mut current: Option<PreparedChunk> = None;
+    loop {
+        let (appended, next) = rayon::join(
+            || current.take().map(|chunk| log.append_chunk(chunk)),
+            || -> Result<Option<PreparedChunk>> {
+                Ok(source.next_chunk()?.map(|(bytes, first_line)| {
+                    PreparedChunk::prepare(bytes, first_line, &model, keep, received)
+                }))
+            },
+        );
+        if let Some(summary) = appended {
+            report(summary)?;
+        }
+        match next? {
+            Some(chunk) => current = Some(chunk),
+            None => return Ok(log),
+        }
+    }
 }
 
 fn open_existing_store(path: &Path) -> Result<SqliteStore> {
     if !path.exists() {
-        bail!("no database at {} (create one with `qualify ingest` or `qualify demo`)", path.display());
+        bail!(
+            "no database at {} (create one with `qualify ingest` or `qualify demo`)",
+            path.display()
+        );
     }
     SqliteStore::open(path).with_context(|| format!("cannot open database {}", path.display()))
 }
@@ -74,19 +99,32 @@ fn load_stored_log(db: &Path, model_path: Option<&Path>, keep: Keep) -> Result<E
         None => ops::active_model(&store)
             .map_err(ops_error)?
             .map(|(_, model)| model)
-            .ok_or_else(|| anyhow!("{} has no active model: give --model or run `qualify model activate`", db.display()))?,
+            .ok_or_else(|| {
+                anyhow!(
+                    "{} has no active model: give --model or run `qualify model activate`",
+                    db.display()
+                )
+            })?,
     };
     Ok(ops::load_log(&store, model, keep)?)
 }
 
 fn ops_error(error: OpsError) -> anyhow::Error {
     match error {
-        OpsError::InvalidModel(errors) => anyhow!("the model is not valid ({} problem(s)):\n{errors}", errors.0.len()),
+        OpsError::InvalidModel(errors) => anyhow!(
+            "the model is not valid ({} problem(s)):\n{errors}",
+            errors.0.len()
+        ),
         OpsError::Store(error) => anyhow!(error),
     }
 }
 
-fn load_for(events: Option<&Path>, model: Option<&Path>, db: &Path, keep: Keep) -> Result<EventLog> {
+fn load_for(
+    events: Option<&Path>,
+    model: Option<&Path>,
+    db: &Path,
+    keep: Keep,
+) -> Result<EventLog> {
     match events {
         Some(events) => {
             let model = model.ok_or_else(|| anyhow!("--model is required with --events"))?;
@@ -98,7 +136,12 @@ fn load_for(events: Option<&Path>, model: Option<&Path>, db: &Path, keep: Keep) 
 
 pub fn score(args: ScoreArgs) -> Result<ExitCode> {
     let as_of = as_of(args.as_of.as_deref())?;
-    let log = load_for(args.events.as_deref(), args.model.as_deref(), &args.db, Keep::ScoringFacts)?;
+    let log = load_for(
+        args.events.as_deref(),
+        args.model.as_deref(),
+        &args.db,
+        Keep::ScoringFacts,
+    )?;
     let scores = score_log(&log, as_of);
     let out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     match args.format {
@@ -110,9 +153,18 @@ pub fn score(args: ScoreArgs) -> Result<ExitCode> {
 
 pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
     let as_of = as_of(args.as_of.as_deref())?;
-    let log = load_for(args.events.as_deref(), args.model.as_deref(), &args.db, Keep::Everything)?;
-    let explanation = explain_lead(&log, &args.lead_id, as_of)
-        .ok_or_else(|| anyhow!("no lead {:?} with events at or before {as_of}", args.lead_id))?;
+    let log = load_for(
+        args.events.as_deref(),
+        args.model.as_deref(),
+        &args.db,
+        Keep::Everything,
+    )?;
+    let explanation = explain_lead(&log, &args.lead_id, as_of).ok_or_else(|| {
+        anyhow!(
+            "no lead {:?} with events at or before {as_of}",
+            args.lead_id
+        )
+    })?;
     let mut out = io::stdout().lock();
     match args.format {
         ExplainFormat::Text => write!(out, "{}", output::explanation_text(&explanation))?,
@@ -129,8 +181,8 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
             println!("{} is valid.", file.display());
         }
         ModelCommand::Activate { file, db } => {
-            let text =
-                std::fs::read_to_string(&file).with_context(|| format!("cannot read model file {}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read model file {}", file.display()))?;
             let mut store = open_store(&db.db)?;
             let (stored, leads) = ops::activate_model_text(&mut store, &text, EventTime::now())
                 .map_err(|error| match error {
@@ -141,7 +193,10 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
                     ),
                     other => ops_error(other),
                 })?;
-            println!("Activated model {:?} as version {}; re-scored {leads} lead(s).", stored.name, stored.version);
+            println!(
+                "Activated model {:?} as version {}; re-scored {leads} lead(s).",
+                stored.name, stored.version
+            );
         }
         ModelCommand::List { db } => {
             let store = open_existing_store(&db.db)?;
@@ -153,7 +208,11 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
                     model.version.to_string(),
                     model.name,
                     model.created_at.to_string(),
-                    if model.active { "active".into() } else { String::new() },
+                    if model.active {
+                        "active".into()
+                    } else {
+                        String::new()
+                    },
                 ]);
             }
             println!("{table}");
@@ -161,8 +220,12 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
         ModelCommand::Show { version, db } => {
             let store = open_existing_store(&db.db)?;
             let model = match version {
-                Some(version) => store.model(version)?.ok_or_else(|| anyhow!("no model version {version}"))?,
-                None => store.active_model()?.ok_or_else(|| anyhow!("no active model"))?,
+                Some(version) => store
+                    .model(version)?
+                    .ok_or_else(|| anyhow!("no model version {version}"))?,
+                None => store
+                    .active_model()?
+                    .ok_or_else(|| anyhow!("no active model"))?,
             };
             print!("{}", model.toml);
         }
@@ -176,15 +239,21 @@ fn progress_bar(size: Option<u64>) -> ProgressBar {
     }
     let bar = ProgressBar::new(size.unwrap_or(0));
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar
 }
 
 /// Reads NDJSON sources into the store, then re-scores what they touched.
-fn ingest_sources(store: &mut SqliteStore, paths: &[&Path], now: EventTime) -> Result<ops::IngestSummary> {
+fn ingest_sources(
+    store: &mut SqliteStore,
+    paths: &[&Path],
+    now: EventTime,
+) -> Result<ops::IngestSummary> {
     let mut summary = ops::IngestSummary::default();
     let mut touched = Touched::default();
     let stderr = io::stderr();
@@ -226,8 +295,16 @@ pub fn ingest(args: IngestArgs) -> Result<ExitCode> {
     let mut reasons: std::collections::BTreeMap<String, u64> = Default::default();
     for rejection in &summary.rejections {
         let key = match &rejection.field {
-            Some(field) => format!("{field}: {}", rejection.reason.split(':').next().unwrap_or_default()),
-            None => rejection.reason.split(':').next().unwrap_or_default().to_owned(),
+            Some(field) => format!(
+                "{field}: {}",
+                rejection.reason.split(':').next().unwrap_or_default()
+            ),
+            None => rejection
+                .reason
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
         };
         *reasons.entry(key).or_default() += 1;
     }
@@ -246,7 +323,11 @@ pub fn leads(args: LeadsArgs) -> Result<ExitCode> {
     let store = open_existing_store(&args.db.db)?;
     let query = LeadQuery {
         mql: args.status.map(|status| matches!(status, LeadStatus::Mql)),
-        grades: args.grade.iter().map(|grade| grade.to_uppercase()).collect(),
+        grades: args
+            .grade
+            .iter()
+            .map(|grade| grade.to_uppercase())
+            .collect(),
         sort: match args.sort {
             LeadSortArg::Engagement => LeadSort::Engagement,
             LeadSortArg::Fit => LeadSort::Fit,
@@ -258,7 +339,11 @@ pub fn leads(args: LeadsArgs) -> Result<ExitCode> {
         include_anonymous: args.anonymous,
     };
     let leads = store.leads(&query)?;
-    let format = args.format.unwrap_or(if io::stdout().is_terminal() { TableFormat::Table } else { TableFormat::Csv });
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() {
+        TableFormat::Table
+    } else {
+        TableFormat::Csv
+    });
     let out = BufWriter::new(io::stdout().lock());
     match format {
         TableFormat::Table => output::write_leads_table(&leads, out)?,
@@ -269,13 +354,18 @@ pub fn leads(args: LeadsArgs) -> Result<ExitCode> {
 }
 
 pub fn demo(args: DemoArgs) -> Result<ExitCode> {
-    let config = qualify_generator::GeneratorConfig { leads: args.leads, seed: args.seed, ..Default::default() };
+    let config = qualify_generator::GeneratorConfig {
+        leads: args.leads,
+        seed: args.seed,
+        ..Default::default()
+    };
     if let Some(path) = &args.write_model {
         std::fs::write(path, qualify_generator::JEWELRY_MODEL)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.generate {
-        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         let stats = qualify_generator::generate(&config, &mut out)?;
         out.flush()?;
@@ -321,19 +411,43 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
         summary.duplicates,
         summary.rejections.len()
     );
-    let top = store.leads(&LeadQuery { mql: Some(true), sort: LeadSort::Engagement, limit: Some(10), ..Default::default() })?;
-    let all_mqls = store.leads(&LeadQuery { mql: Some(true), ..Default::default() })?.len();
+    let top = store.leads(&LeadQuery {
+        mql: Some(true),
+        sort: LeadSort::Engagement,
+        limit: Some(10),
+        ..Default::default()
+    })?;
+    let all_mqls = store
+        .leads(&LeadQuery {
+            mql: Some(true),
+            ..Default::default()
+        })?
+        .len();
     println!("{all_mqls} MQLs now. The top {}:\n", top.len());
-    let (_, model) = ops::active_model(&store).map_err(ops_error)?.ok_or_else(|| anyhow!("the demo model is missing"))?;
+    let (_, model) = ops::active_model(&store)
+        .map_err(ops_error)?
+        .ok_or_else(|| anyhow!("the demo model is missing"))?;
     let log = ops::load_log(&store, model, Keep::Everything)?;
     for lead in &top {
-        let Some(explanation) = explain_lead(&log, &lead.lead_id, now) else { continue };
+        let Some(explanation) = explain_lead(&log, &lead.lead_id, now) else {
+            continue;
+        };
         let reasons: Vec<String> = explanation
             .mql_crossing
             .iter()
-            .flat_map(|crossing| crossing.rule_totals.iter().take(3).map(|(rule, total)| format!("{rule} {}", output::two_decimals(*total))))
+            .flat_map(|crossing| {
+                crossing
+                    .rule_totals
+                    .iter()
+                    .take(3)
+                    .map(|(rule, total)| format!("{rule} {}", output::two_decimals(*total)))
+            })
             .collect();
-        let fit_rules: Vec<String> = explanation.mql_crossing.iter().flat_map(|c| c.fit_rules_held.clone()).collect();
+        let fit_rules: Vec<String> = explanation
+            .mql_crossing
+            .iter()
+            .flat_map(|c| c.fit_rules_held.clone())
+            .collect();
         println!(
             "  {:<10} engagement {:>6}  fit {:>3} ({}, {})  MQL since {}\n      carried by: {}; fit: {}",
             lead.lead_id,
@@ -346,9 +460,16 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
             fit_rules.join(", ")
         );
     }
-    println!("\nTry: qualify leads --db {} --status mql --limit 20", args.db.display());
+    println!(
+        "\nTry: qualify leads --db {} --status mql --limit 20",
+        args.db.display()
+    );
     if let Some(first) = top.first() {
-        println!("     qualify explain {} --db {} --as-of {now}", first.lead_id, args.db.display());
+        println!(
+            "     qualify explain {} --db {} --as-of {now}",
+            first.lead_id,
+            args.db.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,58 +13,93 @@ const CHUNK_BYTES: usize = 8 << 20;
 /// A source of NDJSON: a file, or standard input for `-`.
 pub struct Source {
     pub name: String,
-    reader: Box<dyn Read>,
+    reader: Box<dyn Read + Send>,
     /// The size in bytes, when known (for progress bars).
     pub size: Option<u64>,
+    /// Bytes read but not yet handed over (a partial last line).
+    pending: Vec<u8>,
+    next_line: u64,
+    bytes_read: u64,
 }
 
 impl Source {
     pub fn open(path: &Path) -> Result<Source> {
         if path == Path::new("-") {
-            return Ok(Source { name: "standard input".into(), reader: Box::new(io::stdin().lock()), size: None });
+            return Ok(Source::new(
+                "standard input".into(),
+                Box::new(io::stdin()),
+                None,
+            ));
         }
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let size = file.metadata().ok().map(|metadata| metadata.len());
-        Ok(Source { name: path.display().to_string(), reader: Box::new(file), size })
+        Ok(Source::new(
+            path.display().to_string(),
+            Box::new(file),
+            size,
+        ))
     }
 
-    /// Calls `visit` with runs of whole lines (without their `\n`) and the
-    /// 1-based number of the first, then with the bytes read so far.
-    pub fn for_each_chunk(mut self, mut visit: impl FnMut(&[&[u8]], u64, u64) -> Result<()>) -> Result<()> {
-        let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
-        let mut next_line = 1u64;
-        let mut total_read = 0u64;
+    fn new(name: String, reader: Box<dyn Read + Send>, size: Option<u64>) -> Source {
+        Source {
+            name,
+            reader,
+            size,
+            pending: Vec::new(),
+            next_line: 1,
+            bytes_read: 0,
+        }
+    }
+
+    /// The next chunk of whole lines (up to and including a last `\n`, or
+    /// the rest of the input at its end) and the 1-based number of its first
+    /// line; `None` at the end.
+    pub fn next_chunk(&mut self) -> Result<Option<(Vec<u8>, u64)>> {
         loop {
-            let start = buffer.len();
-            buffer.resize(start + CHUNK_BYTES, 0);
-            let read = read_full(&mut self.reader, &mut buffer[start..]).with_context(|| format!("cannot read {}", self.name))?;
-            buffer.truncate(start + read);
-            total_read += read as u64;
-            let at_end = read == 0;
-            // Hand over everything up to the last newline; keep the rest for
-            // the next round (or everything, at the end of the input).
-            let cut = if at_end {
-                buffer.len()
+            let start = self.pending.len();
+            self.pending.resize(start + CHUNK_BYTES, 0);
+            let read = read_full(&mut self.reader, &mut self.pending[start..])
+                .with_context(|| format!("cannot read {}", self.name))?;
+            self.pending.truncate(start + read);
+            self.bytes_read += read as u64;
+            let cut = if read == 0 {
+                self.pending.len()
             } else {
-                match memchr_last_newline(&buffer) {
+                match memchr::memrchr(b'\n', &self.pending) {
                     Some(position) => position + 1,
+                    // A line longer than a chunk: read on.
                     None => continue,
                 }
             };
-            if cut > 0 {
-                let lines: Vec<&[u8]> = split_lines(&buffer[..cut]);
-                visit(&lines, next_line, total_read)?;
-                next_line += lines.len() as u64;
+            if cut == 0 {
+                return Ok(None);
             }
-            buffer.drain(..cut);
-            if at_end {
-                return Ok(());
-            }
+            let rest = self.pending.split_off(cut);
+            let chunk = std::mem::replace(&mut self.pending, rest);
+            let first_line = self.next_line;
+            self.next_line += qualify_engine::log::split_lines(&chunk).len() as u64;
+            return Ok(Some((chunk, first_line)));
         }
+    }
+
+    /// Calls `visit` with runs of whole lines (without their `\n`), the
+    /// 1-based number of the first, and the bytes read so far.
+    pub fn for_each_chunk(
+        mut self,
+        mut visit: impl FnMut(&[&[u8]], u64, u64) -> Result<()>,
+    ) -> Result<()> {
+        while let Some((chunk, first_line)) = self.next_chunk()? {
+            visit(
+                &qualify_engine::log::split_lines(&chunk),
+                first_line,
+                self.bytes_read,
+            )?;
+        }
+        Ok(())
     }
 }
 
-fn read_full(reader: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
+fn read_full(reader: &mut (dyn Read + Send), buffer: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
         match reader.read(&mut buffer[filled..]) {
@@ -75,25 +110,6 @@ fn read_full(reader: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
-}
-
-fn memchr_last_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().rposition(|&byte| byte == b'\n')
-}
-
-/// Splits on `\n` (dropping a `\r` before it); a final line without a
-/// newline counts, an empty tail after the last newline does not.
-fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
-    let mut lines: Vec<&[u8]> = bytes.split(|&byte| byte == b'\n').collect();
-    if bytes.ends_with(b"\n") {
-        lines.pop();
-    }
-    for line in &mut lines {
-        if let Some(stripped) = line.strip_suffix(b"\r") {
-            *line = stripped;
-        }
-    }
-    lines
 }
 
 #[cfg(test)]
@@ -111,7 +127,10 @@ mod tests {
             .unwrap()
             .for_each_chunk(|lines, first, _| {
                 for (offset, line) in lines.iter().enumerate() {
-                    seen.push((first + offset as u64, String::from_utf8(line.to_vec()).unwrap()));
+                    seen.push((
+                        first + offset as u64,
+                        String::from_utf8(line.to_vec()).unwrap(),
+                    ));
                 }
                 Ok(())
             })

@@ -10,8 +10,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// Parsing allocates many small, short-lived values on two threads at once;
+// mimalloc's per-thread free lists make that markedly faster than glibc's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
-#[command(name = "qualify", version, about = "Lead scoring you can read, test and explain.")]
+#[command(
+    name = "qualify",
+    version,
+    about = "Lead scoring you can read, test and explain."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -197,7 +206,9 @@ fn main() -> ExitCode {
         Err(error) => {
             // A closed pipe (`qualify score ... | head`) is not an error.
             if error.chain().any(|cause| {
-                cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             }) {
                 return ExitCode::SUCCESS;
             }

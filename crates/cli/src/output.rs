@@ -11,7 +11,11 @@ use std::io::{self, Write};
 /// `engagement` with two decimals, never `-0.00`.
 pub fn two_decimals(value: f64) -> String {
     let text = format!("{value:.2}");
-    if text == "-0.00" { "0.00".to_owned() } else { text }
+    if text == "-0.00" {
+        "0.00".to_owned()
+    } else {
+        text
+    }
 }
 
 pub fn write_scores_csv(scores: &[LeadScore], out: impl Write) -> io::Result<()> {
@@ -24,7 +28,10 @@ pub fn write_scores_csv(scores: &[LeadScore], out: impl Write) -> io::Result<()>
             &score.fit.to_string(),
             score.grade.as_str(),
             if score.mql { "true" } else { "false" },
-            &score.mql_at.map(|time| time.to_string()).unwrap_or_default(),
+            &score
+                .mql_at
+                .map(|time| time.to_string())
+                .unwrap_or_default(),
         ])?;
     }
     writer.flush()
@@ -46,8 +53,18 @@ pub fn write_scores_json(scores: &[LeadScore], mut out: impl Write) -> io::Resul
     out.flush()
 }
 
-const LEAD_COLUMNS: [&str; 10] =
-    ["lead_id", "engagement", "fit", "grade", "persona", "mql", "mql_at", "channel", "first_seen", "last_seen"];
+const LEAD_COLUMNS: [&str; 10] = [
+    "lead_id",
+    "engagement",
+    "fit",
+    "grade",
+    "persona",
+    "mql",
+    "mql_at",
+    "channel",
+    "first_seen",
+    "last_seen",
+];
 
 fn lead_cells(lead: &LeadRecord) -> [String; 10] {
     [
@@ -132,7 +149,9 @@ pub fn explanation_text(explanation: &Explanation) -> String {
     );
     let verdict = match (e.mql, e.mql_at) {
         (true, Some(at)) => format!("MQL (since {at})"),
-        (false, Some(at)) => format!("not an MQL now (was one at {at}; engagement has decayed or fit changed)"),
+        (false, Some(at)) => {
+            format!("not an MQL now (was one at {at}; engagement has decayed or fit changed)")
+        }
         (_, None) => "not an MQL".to_owned(),
     };
     let _ = writeln!(
@@ -152,14 +171,28 @@ pub fn explanation_text(explanation: &Explanation) -> String {
         .into_iter()
         .flatten()
         .collect();
-        let cap = if rule.capped { format!(" (capped from {})", two_decimals(rule.uncapped_total)) } else { String::new() };
-        let _ = writeln!(text, "  {:<28} {:>8}{cap}   [{}]", rule.id, two_decimals(rule.total), settings.join(", "));
+        let cap = if rule.capped {
+            format!(" (capped from {})", two_decimals(rule.uncapped_total))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            text,
+            "  {:<28} {:>8}{cap}   [{}]",
+            rule.id,
+            two_decimals(rule.total),
+            settings.join(", ")
+        );
         for event in &rule.events {
             let value = match event.value {
                 Some(value) => two_decimals(value),
                 None => "outside window".to_owned(),
             };
-            let _ = writeln!(text, "      {}  {:<40} {value}", event.time, event.description);
+            let _ = writeln!(
+                text,
+                "      {}  {:<40} {value}",
+                event.time, event.description
+            );
         }
     }
 
@@ -167,9 +200,16 @@ pub fn explanation_text(explanation: &Explanation) -> String {
     for persona in &e.personas {
         let _ = writeln!(text, "  persona {} : {}", persona.id, persona.fit);
         for rule in &persona.rules {
-            let value = rule.value.as_ref().map_or("missing".to_owned(), |value| value.to_string());
+            let value = rule
+                .value
+                .as_ref()
+                .map_or("missing".to_owned(), |value| value.to_string());
             let mark = if rule.held { "held  " } else { "missed" };
-            let _ = writeln!(text, "      {mark} {:<24} {:>4}  {} = {value}", rule.id, rule.points, rule.trait_name);
+            let _ = writeln!(
+                text,
+                "      {mark} {:<24} {:>4}  {} = {value}",
+                rule.id, rule.points, rule.trait_name
+            );
         }
     }
 
@@ -186,7 +226,11 @@ pub fn explanation_text(explanation: &Explanation) -> String {
             let _ = writeln!(text, "  {rule:<28} {:>8}", two_decimals(*total));
         }
         if !crossing.fit_rules_held.is_empty() {
-            let _ = writeln!(text, "  fit rules held: {}", crossing.fit_rules_held.join(", "));
+            let _ = writeln!(
+                text,
+                "  fit rules held: {}",
+                crossing.fit_rules_held.join(", ")
+            );
         }
     }
     text

@@ -7,7 +7,7 @@
 //! breaks ties between events at the same time.
 
 use crate::condition::Condition;
-use crate::message::{parse_line, Line, Message, MessageError, MessageKind, Rejection};
+use crate::message::{Line, Message, MessageError, MessageKind, Rejection, parse_line};
 use crate::model::{Model, Selector};
 use crate::time::EventTime;
 use indexmap::IndexSet;
@@ -55,27 +55,42 @@ pub fn dedup_key(message: &Message<'_>) -> u128 {
 
 /// Checks one message against the model. `received` is the time to use when
 /// the message carries no time of its own.
-pub fn prepare_message<'a>(message: Message<'a>, model: &Model, keep: Keep, received: EventTime) -> PreparedMessage<'a> {
+pub fn prepare_message<'a>(
+    message: Message<'a>,
+    model: &Model,
+    keep: Keep,
+    received: EventTime,
+) -> PreparedMessage<'a> {
     let path = match message.kind {
         MessageKind::Page | MessageKind::Screen => message.path(),
         _ => None,
     };
     let property = |condition: &Condition| -> Option<Value> {
         match (&path, condition.field.as_str()) {
-            (Some(path), "path") if message.properties.raw("path").is_none() => Some(Value::String(path.to_string())),
+            (Some(path), "path") if message.properties.raw("path").is_none() => {
+                Some(Value::String(path.to_string()))
+            }
             _ => message.properties.get(&condition.field),
         }
     };
     let mut matched_rules = Vec::new();
     for (index, rule) in model.engagement.iter().enumerate() {
         let selected = match (&rule.selector, message.kind) {
-            (Selector::Track { event }, MessageKind::Track) => message.event.as_deref() == Some(event.as_str()),
-            (Selector::Page { path: matcher }, MessageKind::Page) | (Selector::Screen { path: matcher }, MessageKind::Screen) => {
+            (Selector::Track { event }, MessageKind::Track) => {
+                message.event.as_deref() == Some(event.as_str())
+            }
+            (Selector::Page { path: matcher }, MessageKind::Page)
+            | (Selector::Screen { path: matcher }, MessageKind::Screen) => {
                 matcher.matches(path.as_deref())
             }
             _ => false,
         };
-        if selected && rule.conditions.iter().all(|condition| condition.holds(property(condition).as_ref())) {
+        if selected
+            && rule
+                .conditions
+                .iter()
+                .all(|condition| condition.holds(property(condition).as_ref()))
+        {
             matched_rules.push(index as u16);
         }
     }
@@ -94,7 +109,11 @@ pub fn prepare_message<'a>(message: Message<'a>, model: &Model, keep: Keep, rece
         dedup_key: dedup_key(&message),
         time: message.time.unwrap_or(received),
         kind: message.kind,
-        channel: message.campaign_source(),
+        channel: if keep == Keep::Everything {
+            message.campaign_source()
+        } else {
+            None
+        },
         user_id: message.user_id,
         anonymous_id: message.anonymous_id,
         previous_id: message.previous_id,
@@ -114,7 +133,11 @@ fn describe(message: &Message<'_>, path: Option<&str>) -> String {
             (None, Some(name)) => format!("{kind} {name}"),
             (None, None) => kind.to_owned(),
         },
-        MessageKind::Alias => format!("alias {} → {}", message.previous_id.as_deref().unwrap_or(""), message.user_id.as_deref().unwrap_or("")),
+        MessageKind::Alias => format!(
+            "alias {} → {}",
+            message.previous_id.as_deref().unwrap_or(""),
+            message.user_id.as_deref().unwrap_or("")
+        ),
         MessageKind::Identify | MessageKind::Group => kind.to_owned(),
     }
 }
@@ -136,7 +159,11 @@ pub fn prepare_line<'a>(
     match parse_line(line) {
         Line::Blank => Vec::new(),
         Line::Message(result) => vec![prepare(result, None)],
-        Line::Batch(items) => items.into_iter().enumerate().map(|(index, item)| prepare(item, Some(index))).collect(),
+        Line::Batch(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| prepare(item, Some(index)))
+            .collect(),
     }
 }
 
@@ -235,9 +262,16 @@ impl EventLog {
         let anonymous = self.intern(message.anonymous_id.as_deref());
         let previous = self.intern(message.previous_id.as_deref());
         let channel = self.intern(message.channel.as_deref());
-        let match_set = match self.match_sets.get_index_of(message.matched_rules.as_slice()) {
+        let match_set = match self
+            .match_sets
+            .get_index_of(message.matched_rules.as_slice())
+        {
             Some(index) => index as u32,
-            None => self.match_sets.insert_full(message.matched_rules.into_boxed_slice()).0 as u32,
+            None => {
+                self.match_sets
+                    .insert_full(message.matched_rules.into_boxed_slice())
+                    .0 as u32
+            }
         };
         let traits = if message.traits.is_empty() {
             NO_TRAITS
@@ -245,7 +279,12 @@ impl EventLog {
             let update: Box<[(u32, Value)]> = message
                 .traits
                 .into_iter()
-                .map(|(key, value)| (self.trait_names.insert_full(Box::from(key.as_ref())).0 as u32, value))
+                .map(|(key, value)| {
+                    (
+                        self.trait_names.insert_full(Box::from(key.as_ref())).0 as u32,
+                        value,
+                    )
+                })
                 .collect();
             self.trait_updates.push(update);
             (self.trait_updates.len() - 1) as u32
@@ -253,7 +292,16 @@ impl EventLog {
         if let Some(description) = message.description {
             self.descriptions.push(description.into_boxed_str());
         }
-        self.events.push(Event { time: message.time, kind: message.kind, user, anonymous, previous, match_set, traits, channel });
+        self.events.push(Event {
+            time: message.time,
+            kind: message.kind,
+            user,
+            anonymous,
+            previous,
+            match_set,
+            traits,
+            channel,
+        });
         Appended::Accepted
     }
 
@@ -303,16 +351,28 @@ impl EventLog {
 
     /// The trait update an identify event carries, as (trait name, value).
     pub fn traits(&self, event: &Event) -> impl Iterator<Item = (&str, &Value)> {
-        let update: &[(u32, Value)] = if event.traits == NO_TRAITS { &[] } else { &self.trait_updates[event.traits as usize] };
-        update.iter().map(|(key, value)| (&*self.trait_names[*key as usize], value))
+        let update: &[(u32, Value)] = if event.traits == NO_TRAITS {
+            &[]
+        } else {
+            &self.trait_updates[event.traits as usize]
+        };
+        update
+            .iter()
+            .map(|(key, value)| (&*self.trait_names[*key as usize], value))
     }
 
     pub(crate) fn trait_update(&self, event: &Event) -> &[(u32, Value)] {
-        if event.traits == NO_TRAITS { &[] } else { &self.trait_updates[event.traits as usize] }
+        if event.traits == NO_TRAITS {
+            &[]
+        } else {
+            &self.trait_updates[event.traits as usize]
+        }
     }
 
     pub(crate) fn trait_name_id(&self, name: &str) -> Option<u32> {
-        self.trait_names.get_index_of(name).map(|index| index as u32)
+        self.trait_names
+            .get_index_of(name)
+            .map(|index| index as u32)
     }
 
     pub(crate) fn trait_name(&self, id: u32) -> &str {
@@ -342,35 +402,108 @@ impl AppendSummary {
     }
 }
 
+/// Prepared messages of a run of lines, still borrowing the lines' text.
+pub type PreparedLines<'a> = Vec<Result<PreparedMessage<'a>, Rejection>>;
+
+/// Parses and prepares consecutive NDJSON lines on every core.
+/// `first_line_number` is the 1-based number of `lines[0]`; bytes that are not
+/// UTF-8 reject their line only.
+pub fn prepare_lines<'a>(
+    lines: &[&'a [u8]],
+    first_line_number: u64,
+    model: &Model,
+    keep: Keep,
+    received: EventTime,
+) -> PreparedLines<'a> {
+    use rayon::prelude::*;
+    // Small runs are not worth a thread hand-off.
+    let minimum_run = 256;
+    lines
+        .par_iter()
+        .with_min_len(minimum_run)
+        .enumerate()
+        .flat_map_iter(|(offset, bytes)| {
+            let line_number = first_line_number + offset as u64;
+            match std::str::from_utf8(bytes) {
+                Ok(line) => prepare_line(line, line_number, model, keep, received),
+                Err(error) => vec![Err(Rejection {
+                    line: line_number,
+                    batch_index: None,
+                    field: None,
+                    reason: format!("not valid UTF-8 (at byte {})", error.valid_up_to()),
+                })],
+            }
+        })
+        .collect()
+}
+
+/// Splits a buffer of NDJSON into lines: on `\n`, dropping a `\r` before it;
+/// a last line without a newline counts, an empty tail after the last newline
+/// does not.
+pub fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut lines = Vec::with_capacity(bytes.len() / 256 + 1);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', bytes) {
+        lines.push(trim_carriage_return(&bytes[start..end]));
+        start = end + 1;
+    }
+    if start < bytes.len() {
+        lines.push(trim_carriage_return(&bytes[start..]));
+    }
+    lines
+}
+
+fn trim_carriage_return(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+self_cell::self_cell!(
+    /// A chunk of NDJSON text together with its prepared messages, so that
+    /// one chunk can be prepared while the previous one is appended.
+    pub struct PreparedChunk {
+        owner: Vec<u8>,
+        #[covariant]
+        dependent: PreparedLines,
+    }
+);
+
+impl PreparedChunk {
+    /// Prepares a chunk of whole lines whose first line has number `first_line_number`.
+    pub fn prepare(
+        bytes: Vec<u8>,
+        first_line_number: u64,
+        model: &Model,
+        keep: Keep,
+        received: EventTime,
+    ) -> Self {
+        PreparedChunk::new(bytes, |bytes| {
+            prepare_lines(
+                &split_lines(bytes),
+                first_line_number,
+                model,
+                keep,
+                received,
+            )
+        })
+    }
+
+    /// How many lines the chunk holds.
+    pub fn line_count(&self) -> u64 {
+        split_count(self.borrow_owner())
+    }
+}
+
+fn split_count(bytes: &[u8]) -> u64 {
+    let newlines = memchr::memchr_iter(b'\n', bytes).count() as u64;
+    newlines + u64::from(!bytes.is_empty() && !bytes.ends_with(b"\n"))
+}
+
 impl EventLog {
-    /// Parses and prepares consecutive NDJSON lines on every core, then
-    /// appends them in order. `first_line_number` is the 1-based number of
-    /// `lines[0]`; bytes that are not UTF-8 reject their line only.
-    pub fn append_lines(&mut self, lines: &[&[u8]], first_line_number: u64, received: EventTime) -> AppendSummary {
-        use rayon::prelude::*;
-        let model = Arc::clone(&self.model);
-        let keep = self.keep;
-        // Small runs are not worth a thread hand-off.
-        let minimum_run = 256;
-        let prepared: Vec<Vec<Result<PreparedMessage<'_>, Rejection>>> = lines
-            .par_iter()
-            .with_min_len(minimum_run)
-            .enumerate()
-            .map(|(offset, bytes)| {
-                let line_number = first_line_number + offset as u64;
-                match std::str::from_utf8(bytes) {
-                    Ok(line) => prepare_line(line, line_number, &model, keep, received),
-                    Err(error) => vec![Err(Rejection {
-                        line: line_number,
-                        batch_index: None,
-                        field: None,
-                        reason: format!("not valid UTF-8 (at byte {})", error.valid_up_to()),
-                    })],
-                }
-            })
-            .collect();
+    /// Appends prepared messages in order.
+    pub fn append_prepared(&mut self, prepared: PreparedLines<'_>) -> AppendSummary {
         let mut summary = AppendSummary::default();
-        for result in prepared.into_iter().flatten() {
+        self.events.reserve(prepared.len());
+        for result in prepared {
             match result {
                 Ok(message) => match self.append(message) {
                     Appended::Accepted => summary.accepted += 1,
@@ -381,5 +514,26 @@ impl EventLog {
         }
         summary
     }
-}
 
+    /// Appends a prepared chunk.
+    pub fn append_chunk(&mut self, mut chunk: PreparedChunk) -> AppendSummary {
+        chunk.with_dependent_mut(|_, prepared| self.append_prepared(std::mem::take(prepared)))
+    }
+
+    /// Parses, prepares (on every core) and appends consecutive NDJSON lines.
+    pub fn append_lines(
+        &mut self,
+        lines: &[&[u8]],
+        first_line_number: u64,
+        received: EventTime,
+    ) -> AppendSummary {
+        let model = Arc::clone(&self.model);
+        let prepared = prepare_lines(lines, first_line_number, &model, self.keep, received);
+        self.append_prepared(prepared)
+    }
+
+    /// The model the log was prepared for, shared.
+    pub fn shared_model(&self) -> Arc<Model> {
+        Arc::clone(&self.model)
+    }
+}

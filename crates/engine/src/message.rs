@@ -8,12 +8,12 @@
 //! batch index and the field; the valid messages around it are unaffected.
 
 use crate::time::EventTime;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,31 +52,52 @@ impl MessageKind {
 
     /// Page, screen and track events make up visits (spec section 3).
     pub fn is_activity(self) -> bool {
-        matches!(self, MessageKind::Track | MessageKind::Page | MessageKind::Screen)
+        matches!(
+            self,
+            MessageKind::Track | MessageKind::Page | MessageKind::Screen
+        )
     }
 }
 
 /// The fields of a JSON object, in order, each still as raw JSON text.
-/// Lookups parse only the value asked for.
+/// The object is split into fields on first use only, and lookups parse
+/// only the value asked for: most messages never need their `context`.
 #[derive(Clone, Debug, Default)]
-pub struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+pub struct Fields<'a> {
+    raw: Option<&'a RawValue>,
+    fields: OnceCell<Vec<(Cow<'a, str>, &'a RawValue)>>,
+}
 
 impl<'a> Fields<'a> {
-    /// Splits a raw JSON object into its fields; `None` when it is not an object.
+    /// Wraps a raw JSON object; `None` when it is not an object.
     fn parse(raw: &'a RawValue) -> Option<Fields<'a>> {
-        if !raw.get().starts_with('{') {
-            return None;
-        }
-        serde_json::from_str::<FieldsVisitorOutput<'a>>(raw.get()).ok().map(|output| Fields(output.0))
+        raw.get().starts_with('{').then(|| Fields {
+            raw: Some(raw),
+            fields: OnceCell::new(),
+        })
+    }
+
+    fn fields(&self) -> &[(Cow<'a, str>, &'a RawValue)] {
+        self.fields.get_or_init(|| match self.raw {
+            // The text is valid JSON and starts with `{`, so this succeeds.
+            Some(raw) => serde_json::from_str::<FieldsVisitorOutput<'a>>(raw.get())
+                .map(|output| output.0)
+                .unwrap_or_default(),
+            None => Vec::new(),
+        })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.fields().is_empty()
     }
 
     /// The raw value of a key (the last one when a key repeats, as JSON parsers do).
     pub fn raw(&self, key: &str) -> Option<&'a RawValue> {
-        self.0.iter().rev().find(|(name, _)| name == key).map(|(_, raw)| *raw)
+        self.fields()
+            .iter()
+            .rev()
+            .find(|(name, _)| name == key)
+            .map(|(_, raw)| *raw)
     }
 
     /// The value of a key, parsed; `None` when absent or `null`. A dotted key
@@ -106,7 +127,9 @@ impl<'a> Fields<'a> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
-        self.0.iter().map(|(name, raw)| (name.as_ref(), *raw))
+        self.fields()
+            .iter()
+            .map(|(name, raw)| (name.as_ref(), *raw))
     }
 }
 
@@ -162,7 +185,9 @@ pub struct Message<'a> {
 impl<'a> Message<'a> {
     /// A field of the merged context: the message's own, else the envelope's.
     pub fn context_object(&self, key: &str) -> Option<Fields<'a>> {
-        self.context.object(key).or_else(|| self.envelope_context.object(key))
+        self.context
+            .object(key)
+            .or_else(|| self.envelope_context.object(key))
     }
 
     /// The page path: `properties.path`, else `context.page.path`, else the
@@ -171,7 +196,10 @@ impl<'a> Message<'a> {
         if let Some(path) = self.properties.get_str("path") {
             return Some(path);
         }
-        if let Some(path) = self.context_object("page").and_then(|page| page.get_str("path")) {
+        if let Some(path) = self
+            .context_object("page")
+            .and_then(|page| page.get_str("path"))
+        {
             return Some(path);
         }
         let url = self.properties.get_str("url")?;
@@ -184,14 +212,16 @@ impl<'a> Message<'a> {
         let mut merged: Vec<(Cow<'a, str>, Value)> = Vec::new();
         let context_traits = self.context_object("traits").unwrap_or_default();
         for fields in [&context_traits, &self.traits] {
-            for (key, raw) in fields.0.iter() {
-                let Ok(value) = serde_json::from_str::<Value>(raw.get()) else { continue };
+            for (key, raw) in fields.iter() {
+                let Ok(value) = serde_json::from_str::<Value>(raw.get()) else {
+                    continue;
+                };
                 if value.is_null() {
                     continue;
                 }
                 match merged.iter_mut().find(|(name, _)| name == key) {
                     Some(slot) => slot.1 = value,
-                    None => merged.push((key.clone(), value)),
+                    None => merged.push((Cow::Owned(key.to_owned()), value)),
                 }
             }
         }
@@ -215,7 +245,9 @@ impl<'a> Message<'a> {
             let mut context: serde_json::Map<String, Value> = self
                 .envelope_context
                 .iter()
-                .filter_map(|(key, raw)| Some((key.to_owned(), serde_json::from_str(raw.get()).ok()?)))
+                .filter_map(|(key, raw)| {
+                    Some((key.to_owned(), serde_json::from_str(raw.get()).ok()?))
+                })
                 .collect();
             if let Some(Value::Object(own)) = object.remove("context") {
                 context.extend(own);
@@ -236,13 +268,16 @@ impl<'a> Message<'a> {
     /// The channel of a first touch: `context.campaign.source`, else the
     /// `utm_source` query parameter of the page URL.
     pub fn campaign_source(&self) -> Option<Cow<'a, str>> {
-        if let Some(source) = self.context_object("campaign").and_then(|c| c.get_str("source")) {
+        if let Some(source) = self
+            .context_object("campaign")
+            .and_then(|c| c.get_str("source"))
+        {
             return Some(source);
         }
-        let url = self
-            .properties
-            .get_str("url")
-            .or_else(|| self.context_object("page").and_then(|page| page.get_str("url")))?;
+        let url = self.properties.get_str("url").or_else(|| {
+            self.context_object("page")
+                .and_then(|page| page.get_str("url"))
+        })?;
         let query = url.split_once('?')?.1.split('#').next()?;
         query
             .split('&')
@@ -260,7 +295,9 @@ fn url_path(url: &str) -> &str {
         Some(_) => after_scheme,
         None => return "/",
     };
-    let end = path_and_query.find(['?', '#']).unwrap_or(path_and_query.len());
+    let end = path_and_query
+        .find(['?', '#'])
+        .unwrap_or(path_and_query.len());
     &path_and_query[..end]
 }
 
@@ -298,15 +335,26 @@ pub struct MessageError {
 
 impl MessageError {
     fn field(field: &'static str, reason: impl Into<String>) -> Self {
-        MessageError { field: Some(field), reason: reason.into() }
+        MessageError {
+            field: Some(field),
+            reason: reason.into(),
+        }
     }
 
     fn message(reason: impl Into<String>) -> Self {
-        MessageError { field: None, reason: reason.into() }
+        MessageError {
+            field: None,
+            reason: reason.into(),
+        }
     }
 
     pub fn at(self, line: u64, batch_index: Option<usize>) -> Rejection {
-        Rejection { line, batch_index, field: self.field.map(str::to_owned), reason: self.reason }
+        Rejection {
+            line,
+            batch_index,
+            field: self.field.map(str::to_owned),
+            reason: self.reason,
+        }
     }
 }
 
@@ -319,7 +367,8 @@ pub enum Line<'a> {
 
 /// Parses one line of an NDJSON file: a message, a batch envelope or a blank line.
 pub fn parse_line(line: &str) -> Line<'_> {
-    let trimmed = line.trim();
+    // A byte-order mark (some Windows tools write one) is not content.
+    let trimmed = line.trim_start_matches('\u{feff}').trim();
     if trimmed.is_empty() {
         return Line::Blank;
     }
@@ -330,7 +379,10 @@ pub fn parse_line(line: &str) -> Line<'_> {
                 let envelope_context = match wire.context.map(Fields::parse) {
                     Some(Some(fields)) => fields,
                     Some(None) => {
-                        return Line::Message(Err(MessageError::field("context", "must be an object")));
+                        return Line::Message(Err(MessageError::field(
+                            "context",
+                            "must be an object",
+                        )));
                     }
                     None => Fields::default(),
                 };
@@ -354,23 +406,30 @@ pub fn parse_line(line: &str) -> Line<'_> {
 pub fn parse_message(text: &str) -> Result<Message<'_>, MessageError> {
     let wire = parse_wire(text)?;
     if wire.batch.is_some() {
-        return Err(MessageError::field("batch", "a batch envelope cannot be nested in a batch"));
+        return Err(MessageError::field(
+            "batch",
+            "a batch envelope cannot be nested in a batch",
+        ));
     }
     wire.into_message(text)
 }
 
 fn parse_wire(text: &str) -> Result<Wire<'_>, MessageError> {
     if !text.starts_with('{') {
-        return Err(MessageError::message(if serde_json::from_str::<IgnoredAny>(text).is_ok() {
-            "not a JSON object".to_owned()
-        } else {
-            format!("not valid JSON: {}", json_error(text))
-        }));
+        return Err(MessageError::message(
+            if serde_json::from_str::<IgnoredAny>(text).is_ok() {
+                "not a JSON object".to_owned()
+            } else {
+                format!("not valid JSON: {}", json_error(text))
+            },
+        ));
     }
     let current_field = Cell::new(None);
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let result = deserializer
-        .deserialize_map(WireVisitor { current_field: &current_field })
+        .deserialize_map(WireVisitor {
+            current_field: &current_field,
+        })
         .and_then(|wire| deserializer.end().map(|()| wire));
     result.map_err(|error| match current_field.get() {
         Some(field) if !error.is_syntax() && !error.is_eof() => {
@@ -436,7 +495,9 @@ impl<'de> Deserialize<'de> for Identifier<'de> {
                 Ok(Identifier((!v.is_empty()).then_some(Cow::Borrowed(v))))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Identifier((!v.is_empty()).then(|| Cow::Owned(v.to_owned()))))
+                Ok(Identifier(
+                    (!v.is_empty()).then(|| Cow::Owned(v.to_owned())),
+                ))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
                 Ok(Identifier(Some(Cow::Owned(v.to_string()))))
@@ -505,14 +566,22 @@ impl<'de> Visitor<'de> for WireVisitor<'_> {
     }
 }
 
-fn object_field<'a>(raw: Option<&'a RawValue>, field: &'static str) -> Result<Fields<'a>, MessageError> {
+fn object_field<'a>(
+    raw: Option<&'a RawValue>,
+    field: &'static str,
+) -> Result<Fields<'a>, MessageError> {
     match raw {
         None => Ok(Fields::default()),
-        Some(raw) => Fields::parse(raw).ok_or_else(|| MessageError::field(field, "must be an object")),
+        Some(raw) => {
+            Fields::parse(raw).ok_or_else(|| MessageError::field(field, "must be an object"))
+        }
     }
 }
 
-fn time_field(text: Option<&Cow<'_, str>>, field: &'static str) -> Result<Option<EventTime>, MessageError> {
+fn time_field(
+    text: Option<&Cow<'_, str>>,
+    field: &'static str,
+) -> Result<Option<EventTime>, MessageError> {
     match text {
         None => Ok(None),
         Some(text) => EventTime::parse(text)
@@ -523,7 +592,9 @@ fn time_field(text: Option<&Cow<'_, str>>, field: &'static str) -> Result<Option
 
 impl<'a> Wire<'a> {
     fn into_message(self, raw: &'a str) -> Result<Message<'a>, MessageError> {
-        let kind_text = self.kind.ok_or_else(|| MessageError::field("type", "missing"))?;
+        let kind_text = self
+            .kind
+            .ok_or_else(|| MessageError::field("type", "missing"))?;
         let kind = MessageKind::parse(&kind_text).ok_or_else(|| {
             MessageError::field(
                 "type",
@@ -531,7 +602,10 @@ impl<'a> Wire<'a> {
             )
         })?;
         if self.user_id.is_none() && self.anonymous_id.is_none() {
-            return Err(MessageError::field("userId", "the message has neither a userId nor an anonymousId"));
+            return Err(MessageError::field(
+                "userId",
+                "the message has neither a userId nor an anonymousId",
+            ));
         }
         let time = match time_field(self.timestamp.as_ref(), "timestamp")? {
             Some(time) => Some(time),
@@ -541,13 +615,22 @@ impl<'a> Wire<'a> {
             },
         };
         if kind == MessageKind::Track && self.event.as_deref().is_none_or(str::is_empty) {
-            return Err(MessageError::field("event", "a track message needs an event name"));
+            return Err(MessageError::field(
+                "event",
+                "a track message needs an event name",
+            ));
         }
         if kind == MessageKind::Alias && self.previous_id.is_none() {
-            return Err(MessageError::field("previousId", "an alias message needs a previousId"));
+            return Err(MessageError::field(
+                "previousId",
+                "an alias message needs a previousId",
+            ));
         }
         if kind == MessageKind::Alias && self.user_id.is_none() {
-            return Err(MessageError::field("userId", "an alias message needs a userId"));
+            return Err(MessageError::field(
+                "userId",
+                "an alias message needs a userId",
+            ));
         }
         Ok(Message {
             kind,

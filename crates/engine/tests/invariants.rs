@@ -3,10 +3,10 @@
 //! Times are distinct, so acceptance order never has to break a tie.
 
 use proptest::prelude::*;
-use qualify_engine::log::{EventLog, Keep};
-use qualify_engine::score::{score_log, LeadScore};
-use qualify_engine::time::EventTime;
 use qualify_engine::Model;
+use qualify_engine::log::{EventLog, Keep};
+use qualify_engine::score::{LeadScore, score_log};
+use qualify_engine::time::EventTime;
 use std::sync::Arc;
 
 const MODEL: &str = r#"
@@ -51,7 +51,12 @@ fn message(index: usize, choice: (u8, u8, u8, u16)) -> String {
     let (who, kind, detail, minutes) = choice;
     // Distinct times: the index orders them, the minutes spread them out.
     let seconds = index as i64 * 7 + i64::from(minutes) * 60;
-    let time = EventTime::from_micros(EventTime::parse("2026-10-01T00:00:00Z").unwrap().as_micros() + seconds * 1_000_000);
+    let time = EventTime::from_micros(
+        EventTime::parse("2026-10-01T00:00:00Z")
+            .unwrap()
+            .as_micros()
+            + seconds * 1_000_000,
+    );
     let timestamp = time.to_rfc3339();
     let user = format!("u{}", who % 4);
     let anonymous = format!("a{}", who % 6);
@@ -62,11 +67,23 @@ fn message(index: usize, choice: (u8, u8, u8, u16)) -> String {
     };
     let id = format!("m{index}");
     match kind % 5 {
-        0 => format!(r#"{{"type":"page","messageId":"{id}",{ids},"timestamp":"{timestamp}","properties":{{"path":"/products/p{detail}"}}}}"#),
-        1 => format!(r#"{{"type":"page","messageId":"{id}",{ids},"timestamp":"{timestamp}","properties":{{"path":"/about"}}}}"#),
-        2 => format!(r#"{{"type":"track","messageId":"{id}",{ids},"event":"Inquiry Submitted","timestamp":"{timestamp}","properties":{{"length":{}}}}}"#, u16::from(detail) * 2),
-        3 => format!(r#"{{"type":"identify","messageId":"{id}",{ids},"timestamp":"{timestamp}","traits":{{"age":{}}}}}"#, 20 + detail % 40),
-        _ => format!(r#"{{"type":"track","messageId":"{id}",{ids},"event":"Unsubscribed","timestamp":"{timestamp}"}}"#),
+        0 => format!(
+            r#"{{"type":"page","messageId":"{id}",{ids},"timestamp":"{timestamp}","properties":{{"path":"/products/p{detail}"}}}}"#
+        ),
+        1 => format!(
+            r#"{{"type":"page","messageId":"{id}",{ids},"timestamp":"{timestamp}","properties":{{"path":"/about"}}}}"#
+        ),
+        2 => format!(
+            r#"{{"type":"track","messageId":"{id}",{ids},"event":"Inquiry Submitted","timestamp":"{timestamp}","properties":{{"length":{}}}}}"#,
+            u16::from(detail) * 2
+        ),
+        3 => format!(
+            r#"{{"type":"identify","messageId":"{id}",{ids},"timestamp":"{timestamp}","traits":{{"age":{}}}}}"#,
+            20 + detail % 40
+        ),
+        _ => format!(
+            r#"{{"type":"track","messageId":"{id}",{ids},"event":"Unsubscribed","timestamp":"{timestamp}"}}"#
+        ),
     }
 }
 
@@ -79,8 +96,15 @@ fn scores(lines: &[String]) -> Vec<LeadScore> {
 }
 
 fn history() -> impl Strategy<Value = Vec<String>> {
-    prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), 0u16..20_000), 1..60)
-        .prop_map(|choices| choices.into_iter().enumerate().map(|(index, choice)| message(index, choice)).collect())
+    prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), 0u16..20_000), 1..60).prop_map(
+        |choices| {
+            choices
+                .into_iter()
+                .enumerate()
+                .map(|(index, choice)| message(index, choice))
+                .collect()
+        },
+    )
 }
 
 proptest! {

@@ -124,19 +124,32 @@ pub trait Store {
 
     /// The events that carry any of these userIds (as userId or previousId)
     /// or anonymousIds (as anonymousId or previousId), in acceptance order.
-    fn events_for_identities(&self, user_ids: &[String], anonymous_ids: &[String]) -> Result<Vec<StoredEvent>, StoreError>;
+    fn events_for_identities(
+        &self,
+        user_ids: &[String],
+        anonymous_ids: &[String],
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// The identifiers linked to these by stored identity links: for each
     /// given userId its anonymousIds and aliased userIds, for each
     /// anonymousId its userIds. Returns (user_ids, anonymous_ids), including
     /// the given ones.
-    fn linked_identities(&self, user_ids: &[String], anonymous_ids: &[String]) -> Result<(Vec<String>, Vec<String>), StoreError>;
+    fn linked_identities(
+        &self,
+        user_ids: &[String],
+        anonymous_ids: &[String],
+    ) -> Result<(Vec<String>, Vec<String>), StoreError>;
 
     fn event_count(&self) -> Result<u64, StoreError>;
 
     /// Stores a model text (already checked) as a new version and makes it
     /// the active one.
-    fn add_model(&mut self, name: &str, toml: &str, created_at: EventTime) -> Result<StoredModel, StoreError>;
+    fn add_model(
+        &mut self,
+        name: &str,
+        toml: &str,
+        created_at: EventTime,
+    ) -> Result<StoredModel, StoreError>;
     fn activate_model(&mut self, version: i64) -> Result<(), StoreError>;
     fn active_model(&self) -> Result<Option<StoredModel>, StoreError>;
     fn model(&self, version: i64) -> Result<Option<StoredModel>, StoreError>;

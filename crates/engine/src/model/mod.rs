@@ -54,7 +54,11 @@ impl GradeBounds {
 
 impl Default for GradeBounds {
     fn default() -> Self {
-        GradeBounds { a: 75, b: 50, c: 25 }
+        GradeBounds {
+            a: 75,
+            b: 50,
+            c: 25,
+        }
     }
 }
 
