@@ -3,8 +3,8 @@
 use crate::input::Source;
 use crate::output;
 use crate::{
-    DemoArgs, ExplainArgs, ExplainFormat, IngestArgs, LeadSortArg, LeadStatus, LeadsArgs,
-    ModelCommand, ScoreArgs, ScoreFormat, TableFormat,
+    DemoArgs, ExplainArgs, ExplainFormat, IngestArgs, LeadSortArg, LeadStatus, LeadsArgs, ModelCommand, ScoreArgs,
+    ScoreFormat, TableFormat,
 };
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,23 +23,15 @@ use std::sync::Arc;
 fn as_of(text: Option<&str>) -> Result<EventTime> {
     match text {
         None => Ok(EventTime::now()),
-        Some(text) => EventTime::parse(text).ok_or_else(|| {
-            anyhow!("--as-of {text:?} is not an RFC 3339 time (e.g. 2026-12-01T00:00:00Z)")
-        }),
+        Some(text) => EventTime::parse(text)
+            .ok_or_else(|| anyhow!("--as-of {text:?} is not an RFC 3339 time (e.g. 2026-12-01T00:00:00Z)")),
     }
 }
 
 /// Reads and checks a model file; every problem is reported at once.
 fn read_model(path: &Path) -> Result<Model> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read model file {}", path.display()))?;
-    Model::parse(&text).map_err(|errors| {
-        anyhow!(
-            "{} has {} problem(s):\n{errors}",
-            path.display(),
-            errors.0.len()
-        )
-    })
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read model file {}", path.display()))?;
+    Model::parse(&text).map_err(|errors| anyhow!("{} has {} problem(s):\n{errors}", path.display(), errors.0.len()))
 }
 
 /// Reads an events file into a log, reporting each rejected message on
@@ -62,9 +54,9 @@ fn load_events_file(path: &Path, model: Arc<Model>, keep: Keep) -> Result<EventL
         let (appended, next) = rayon::join(
             || current.take().map(|chunk| log.append_chunk(chunk)),
             || -> Result<Option<PreparedChunk>> {
-                Ok(source.next_chunk()?.map(|(bytes, first_line)| {
-                    PreparedChunk::prepare(bytes, first_line, &model, keep, received)
-                }))
+                Ok(source
+                    .next_chunk()?
+                    .map(|(bytes, first_line)| PreparedChunk::prepare(bytes, first_line, &model, keep, received)))
             },
         );
         if let Some(summary) = appended {
@@ -79,10 +71,7 @@ fn load_events_file(path: &Path, model: Arc<Model>, keep: Keep) -> Result<EventL
 
 fn open_existing_store(path: &Path) -> Result<SqliteStore> {
     if !path.exists() {
-        bail!(
-            "no database at {} (create one with `qualify ingest` or `qualify demo`)",
-            path.display()
-        );
+        bail!("no database at {} (create one with `qualify ingest` or `qualify demo`)", path.display());
     }
     SqliteStore::open(path).with_context(|| format!("cannot open database {}", path.display()))
 }
@@ -96,35 +85,21 @@ fn load_stored_log(db: &Path, model_path: Option<&Path>, keep: Keep) -> Result<E
     let store = open_existing_store(db)?;
     let model = match model_path {
         Some(path) => Arc::new(read_model(path)?),
-        None => ops::active_model(&store)
-            .map_err(ops_error)?
-            .map(|(_, model)| model)
-            .ok_or_else(|| {
-                anyhow!(
-                    "{} has no active model: give --model or run `qualify model activate`",
-                    db.display()
-                )
-            })?,
+        None => ops::active_model(&store).map_err(ops_error)?.map(|(_, model)| model).ok_or_else(|| {
+            anyhow!("{} has no active model: give --model or run `qualify model activate`", db.display())
+        })?,
     };
     Ok(ops::load_log(&store, model, keep)?)
 }
 
 fn ops_error(error: OpsError) -> anyhow::Error {
     match error {
-        OpsError::InvalidModel(errors) => anyhow!(
-            "the model is not valid ({} problem(s)):\n{errors}",
-            errors.0.len()
-        ),
+        OpsError::InvalidModel(errors) => anyhow!("the model is not valid ({} problem(s)):\n{errors}", errors.0.len()),
         OpsError::Store(error) => anyhow!(error),
     }
 }
 
-fn load_for(
-    events: Option<&Path>,
-    model: Option<&Path>,
-    db: &Path,
-    keep: Keep,
-) -> Result<EventLog> {
+fn load_for(events: Option<&Path>, model: Option<&Path>, db: &Path, keep: Keep) -> Result<EventLog> {
     match events {
         Some(events) => {
             let model = model.ok_or_else(|| anyhow!("--model is required with --events"))?;
@@ -136,12 +111,7 @@ fn load_for(
 
 pub fn score(args: ScoreArgs) -> Result<ExitCode> {
     let as_of = as_of(args.as_of.as_deref())?;
-    let log = load_for(
-        args.events.as_deref(),
-        args.model.as_deref(),
-        &args.db,
-        Keep::ScoringFacts,
-    )?;
+    let log = load_for(args.events.as_deref(), args.model.as_deref(), &args.db, Keep::ScoringFacts)?;
     let scores = score_log(&log, as_of);
     let out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     match args.format {
@@ -153,18 +123,9 @@ pub fn score(args: ScoreArgs) -> Result<ExitCode> {
 
 pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
     let as_of = as_of(args.as_of.as_deref())?;
-    let log = load_for(
-        args.events.as_deref(),
-        args.model.as_deref(),
-        &args.db,
-        Keep::Everything,
-    )?;
-    let explanation = explain_lead(&log, &args.lead_id, as_of).ok_or_else(|| {
-        anyhow!(
-            "no lead {:?} with events at or before {as_of}",
-            args.lead_id
-        )
-    })?;
+    let log = load_for(args.events.as_deref(), args.model.as_deref(), &args.db, Keep::Everything)?;
+    let explanation = explain_lead(&log, &args.lead_id, as_of)
+        .ok_or_else(|| anyhow!("no lead {:?} with events at or before {as_of}", args.lead_id))?;
     let mut out = io::stdout().lock();
     match args.format {
         ExplainFormat::Text => write!(out, "{}", output::explanation_text(&explanation))?,
@@ -181,11 +142,11 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
             println!("{} is valid.", file.display());
         }
         ModelCommand::Activate { file, db } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read model file {}", file.display()))?;
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read model file {}", file.display()))?;
             let mut store = open_store(&db.db)?;
-            let (stored, leads) = ops::activate_model_text(&mut store, &text, EventTime::now())
-                .map_err(|error| match error {
+            let (stored, leads) =
+                ops::activate_model_text(&mut store, &text, EventTime::now()).map_err(|error| match error {
                     OpsError::InvalidModel(errors) => anyhow!(
                         "{} was not activated, it has {} problem(s) (the active model stays):\n{errors}",
                         file.display(),
@@ -193,10 +154,7 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
                     ),
                     other => ops_error(other),
                 })?;
-            println!(
-                "Activated model {:?} as version {}; re-scored {leads} lead(s).",
-                stored.name, stored.version
-            );
+            println!("Activated model {:?} as version {}; re-scored {leads} lead(s).", stored.name, stored.version);
         }
         ModelCommand::List { db } => {
             let store = open_existing_store(&db.db)?;
@@ -208,11 +166,7 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
                     model.version.to_string(),
                     model.name,
                     model.created_at.to_string(),
-                    if model.active {
-                        "active".into()
-                    } else {
-                        String::new()
-                    },
+                    if model.active { "active".into() } else { String::new() },
                 ]);
             }
             println!("{table}");
@@ -220,12 +174,8 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
         ModelCommand::Show { version, db } => {
             let store = open_existing_store(&db.db)?;
             let model = match version {
-                Some(version) => store
-                    .model(version)?
-                    .ok_or_else(|| anyhow!("no model version {version}"))?,
-                None => store
-                    .active_model()?
-                    .ok_or_else(|| anyhow!("no active model"))?,
+                Some(version) => store.model(version)?.ok_or_else(|| anyhow!("no model version {version}"))?,
+                None => store.active_model()?.ok_or_else(|| anyhow!("no active model"))?,
             };
             print!("{}", model.toml);
         }
@@ -239,21 +189,15 @@ fn progress_bar(size: Option<u64>) -> ProgressBar {
     }
     let bar = ProgressBar::new(size.unwrap_or(0));
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     bar
 }
 
 /// Reads NDJSON sources into the store, then re-scores what they touched.
-fn ingest_sources(
-    store: &mut SqliteStore,
-    paths: &[&Path],
-    now: EventTime,
-) -> Result<ops::IngestSummary> {
+fn ingest_sources(store: &mut SqliteStore, paths: &[&Path], now: EventTime) -> Result<ops::IngestSummary> {
     let mut summary = ops::IngestSummary::default();
     let mut touched = Touched::default();
     let stderr = io::stderr();
@@ -286,25 +230,12 @@ pub fn ingest(args: IngestArgs) -> Result<ExitCode> {
     let mut store = open_store(&args.db.db)?;
     let paths: Vec<&Path> = args.files.iter().map(|path| path.as_path()).collect();
     let summary = ingest_sources(&mut store, &paths, EventTime::now())?;
-    println!(
-        "accepted {}, duplicates {}, rejected {}",
-        summary.accepted,
-        summary.duplicates,
-        summary.rejections.len()
-    );
+    println!("accepted {}, duplicates {}, rejected {}", summary.accepted, summary.duplicates, summary.rejections.len());
     let mut reasons: std::collections::BTreeMap<String, u64> = Default::default();
     for rejection in &summary.rejections {
         let key = match &rejection.field {
-            Some(field) => format!(
-                "{field}: {}",
-                rejection.reason.split(':').next().unwrap_or_default()
-            ),
-            None => rejection
-                .reason
-                .split(':')
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+            Some(field) => format!("{field}: {}", rejection.reason.split(':').next().unwrap_or_default()),
+            None => rejection.reason.split(':').next().unwrap_or_default().to_owned(),
         };
         *reasons.entry(key).or_default() += 1;
     }
@@ -323,11 +254,7 @@ pub fn leads(args: LeadsArgs) -> Result<ExitCode> {
     let store = open_existing_store(&args.db.db)?;
     let query = LeadQuery {
         mql: args.status.map(|status| matches!(status, LeadStatus::Mql)),
-        grades: args
-            .grade
-            .iter()
-            .map(|grade| grade.to_uppercase())
-            .collect(),
+        grades: args.grade.iter().map(|grade| grade.to_uppercase()).collect(),
         sort: match args.sort {
             LeadSortArg::Engagement => LeadSort::Engagement,
             LeadSortArg::Fit => LeadSort::Fit,
@@ -339,11 +266,7 @@ pub fn leads(args: LeadsArgs) -> Result<ExitCode> {
         include_anonymous: args.anonymous,
     };
     let leads = store.leads(&query)?;
-    let format = args.format.unwrap_or(if io::stdout().is_terminal() {
-        TableFormat::Table
-    } else {
-        TableFormat::Csv
-    });
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() { TableFormat::Table } else { TableFormat::Csv });
     let out = BufWriter::new(io::stdout().lock());
     match format {
         TableFormat::Table => output::write_leads_table(&leads, out)?,
@@ -354,18 +277,13 @@ pub fn leads(args: LeadsArgs) -> Result<ExitCode> {
 }
 
 pub fn demo(args: DemoArgs) -> Result<ExitCode> {
-    let config = qualify_generator::GeneratorConfig {
-        leads: args.leads,
-        seed: args.seed,
-        ..Default::default()
-    };
+    let config = qualify_generator::GeneratorConfig { leads: args.leads, seed: args.seed, ..Default::default() };
     if let Some(path) = &args.write_model {
         std::fs::write(path, qualify_generator::JEWELRY_MODEL)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.generate {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         let stats = qualify_generator::generate(&config, &mut out)?;
         out.flush()?;
@@ -417,16 +335,10 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
         limit: Some(10),
         ..Default::default()
     })?;
-    let all_mqls = store
-        .leads(&LeadQuery {
-            mql: Some(true),
-            ..Default::default()
-        })?
-        .len();
+    let all_mqls = store.leads(&LeadQuery { mql: Some(true), ..Default::default() })?.len();
     println!("{all_mqls} MQLs now. The top {}:\n", top.len());
-    let (_, model) = ops::active_model(&store)
-        .map_err(ops_error)?
-        .ok_or_else(|| anyhow!("the demo model is missing"))?;
+    let (_, model) =
+        ops::active_model(&store).map_err(ops_error)?.ok_or_else(|| anyhow!("the demo model is missing"))?;
     let log = ops::load_log(&store, model, Keep::Everything)?;
     for lead in &top {
         let Some(explanation) = explain_lead(&log, &lead.lead_id, now) else {
@@ -443,11 +355,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
                     .map(|(rule, total)| format!("{rule} {}", output::two_decimals(*total)))
             })
             .collect();
-        let fit_rules: Vec<String> = explanation
-            .mql_crossing
-            .iter()
-            .flat_map(|c| c.fit_rules_held.clone())
-            .collect();
+        let fit_rules: Vec<String> = explanation.mql_crossing.iter().flat_map(|c| c.fit_rules_held.clone()).collect();
         println!(
             "  {:<10} engagement {:>6}  fit {:>3} ({}, {})  MQL since {}\n      carried by: {}; fit: {}",
             lead.lead_id,
@@ -460,16 +368,9 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
             fit_rules.join(", ")
         );
     }
-    println!(
-        "\nTry: qualify leads --db {} --status mql --limit 20",
-        args.db.display()
-    );
+    println!("\nTry: qualify leads --db {} --status mql --limit 20", args.db.display());
     if let Some(first) = top.first() {
-        println!(
-            "     qualify explain {} --db {} --as-of {now}",
-            first.lead_id,
-            args.db.display()
-        );
+        println!("     qualify explain {} --db {} --as-of {now}", first.lead_id, args.db.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -25,30 +25,15 @@ pub struct Source {
 impl Source {
     pub fn open(path: &Path) -> Result<Source> {
         if path == Path::new("-") {
-            return Ok(Source::new(
-                "standard input".into(),
-                Box::new(io::stdin()),
-                None,
-            ));
+            return Ok(Source::new("standard input".into(), Box::new(io::stdin()), None));
         }
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let size = file.metadata().ok().map(|metadata| metadata.len());
-        Ok(Source::new(
-            path.display().to_string(),
-            Box::new(file),
-            size,
-        ))
+        Ok(Source::new(path.display().to_string(), Box::new(file), size))
     }
 
     fn new(name: String, reader: Box<dyn Read + Send>, size: Option<u64>) -> Source {
-        Source {
-            name,
-            reader,
-            size,
-            pending: Vec::new(),
-            next_line: 1,
-            bytes_read: 0,
-        }
+        Source { name, reader, size, pending: Vec::new(), next_line: 1, bytes_read: 0 }
     }
 
     /// The next chunk of whole lines (up to and including a last `\n`, or
@@ -84,16 +69,9 @@ impl Source {
 
     /// Calls `visit` with runs of whole lines (without their `\n`), the
     /// 1-based number of the first, and the bytes read so far.
-    pub fn for_each_chunk(
-        mut self,
-        mut visit: impl FnMut(&[&[u8]], u64, u64) -> Result<()>,
-    ) -> Result<()> {
+    pub fn for_each_chunk(mut self, mut visit: impl FnMut(&[&[u8]], u64, u64) -> Result<()>) -> Result<()> {
         while let Some((chunk, first_line)) = self.next_chunk()? {
-            visit(
-                &qualify_engine::log::split_lines(&chunk),
-                first_line,
-                self.bytes_read,
-            )?;
+            visit(&qualify_engine::log::split_lines(&chunk), first_line, self.bytes_read)?;
         }
         Ok(())
     }
@@ -127,10 +105,7 @@ mod tests {
             .unwrap()
             .for_each_chunk(|lines, first, _| {
                 for (offset, line) in lines.iter().enumerate() {
-                    seen.push((
-                        first + offset as u64,
-                        String::from_utf8(line.to_vec()).unwrap(),
-                    ));
+                    seen.push((first + offset as u64, String::from_utf8(line.to_vec()).unwrap()));
                 }
                 Ok(())
             })

@@ -16,11 +16,7 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(
-    name = "qualify",
-    version,
-    about = "Lead scoring you can read, test and explain."
-)]
+#[command(name = "qualify", version, about = "Lead scoring you can read, test and explain.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -206,9 +202,7 @@ fn main() -> ExitCode {
         Err(error) => {
             // A closed pipe (`qualify score ... | head`) is not an error.
             if error.chain().any(|cause| {
-                cause
-                    .downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             }) {
                 return ExitCode::SUCCESS;
             }

@@ -11,11 +11,7 @@ use std::io::{self, Write};
 /// `engagement` with two decimals, never `-0.00`.
 pub fn two_decimals(value: f64) -> String {
     let text = format!("{value:.2}");
-    if text == "-0.00" {
-        "0.00".to_owned()
-    } else {
-        text
-    }
+    if text == "-0.00" { "0.00".to_owned() } else { text }
 }
 
 pub fn write_scores_csv(scores: &[LeadScore], out: impl Write) -> io::Result<()> {
@@ -28,10 +24,7 @@ pub fn write_scores_csv(scores: &[LeadScore], out: impl Write) -> io::Result<()>
             &score.fit.to_string(),
             score.grade.as_str(),
             if score.mql { "true" } else { "false" },
-            &score
-                .mql_at
-                .map(|time| time.to_string())
-                .unwrap_or_default(),
+            &score.mql_at.map(|time| time.to_string()).unwrap_or_default(),
         ])?;
     }
     writer.flush()
@@ -53,18 +46,8 @@ pub fn write_scores_json(scores: &[LeadScore], mut out: impl Write) -> io::Resul
     out.flush()
 }
 
-const LEAD_COLUMNS: [&str; 10] = [
-    "lead_id",
-    "engagement",
-    "fit",
-    "grade",
-    "persona",
-    "mql",
-    "mql_at",
-    "channel",
-    "first_seen",
-    "last_seen",
-];
+const LEAD_COLUMNS: [&str; 10] =
+    ["lead_id", "engagement", "fit", "grade", "persona", "mql", "mql_at", "channel", "first_seen", "last_seen"];
 
 fn lead_cells(lead: &LeadRecord) -> [String; 10] {
     [
@@ -171,28 +154,15 @@ pub fn explanation_text(explanation: &Explanation) -> String {
         .into_iter()
         .flatten()
         .collect();
-        let cap = if rule.capped {
-            format!(" (capped from {})", two_decimals(rule.uncapped_total))
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            text,
-            "  {:<28} {:>8}{cap}   [{}]",
-            rule.id,
-            two_decimals(rule.total),
-            settings.join(", ")
-        );
+        let cap =
+            if rule.capped { format!(" (capped from {})", two_decimals(rule.uncapped_total)) } else { String::new() };
+        let _ = writeln!(text, "  {:<28} {:>8}{cap}   [{}]", rule.id, two_decimals(rule.total), settings.join(", "));
         for event in &rule.events {
             let value = match event.value {
                 Some(value) => two_decimals(value),
                 None => "outside window".to_owned(),
             };
-            let _ = writeln!(
-                text,
-                "      {}  {:<40} {value}",
-                event.time, event.description
-            );
+            let _ = writeln!(text, "      {}  {:<40} {value}", event.time, event.description);
         }
     }
 
@@ -200,16 +170,9 @@ pub fn explanation_text(explanation: &Explanation) -> String {
     for persona in &e.personas {
         let _ = writeln!(text, "  persona {} : {}", persona.id, persona.fit);
         for rule in &persona.rules {
-            let value = rule
-                .value
-                .as_ref()
-                .map_or("missing".to_owned(), |value| value.to_string());
+            let value = rule.value.as_ref().map_or("missing".to_owned(), |value| value.to_string());
             let mark = if rule.held { "held  " } else { "missed" };
-            let _ = writeln!(
-                text,
-                "      {mark} {:<24} {:>4}  {} = {value}",
-                rule.id, rule.points, rule.trait_name
-            );
+            let _ = writeln!(text, "      {mark} {:<24} {:>4}  {} = {value}", rule.id, rule.points, rule.trait_name);
         }
     }
 
@@ -226,11 +189,7 @@ pub fn explanation_text(explanation: &Explanation) -> String {
             let _ = writeln!(text, "  {rule:<28} {:>8}", two_decimals(*total));
         }
         if !crossing.fit_rules_held.is_empty() {
-            let _ = writeln!(
-                text,
-                "  fit rules held: {}",
-                crossing.fit_rules_held.join(", ")
-            );
+            let _ = writeln!(text, "  fit rules held: {}", crossing.fit_rules_held.join(", "));
         }
     }
     text

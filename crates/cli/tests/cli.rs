@@ -53,9 +53,7 @@ impl Finished {
 
 impl Sandbox {
     fn new() -> Sandbox {
-        Sandbox {
-            dir: tempfile::tempdir().expect("a temporary directory"),
-        }
+        Sandbox { dir: tempfile::tempdir().expect("a temporary directory") }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -73,10 +71,7 @@ impl Sandbox {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::cargo_bin("qualify").expect("the qualify binary is built");
-        command
-            .current_dir(self.dir.path())
-            .env_remove("QUALIFY_DB")
-            .args(args);
+        command.current_dir(self.dir.path()).env_remove("QUALIFY_DB").args(args);
         command
     }
 
@@ -90,12 +85,7 @@ impl Sandbox {
             stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
             stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
         };
-        assert!(
-            !finished.stderr.contains("panicked"),
-            "`qualify {}` panicked:\n{}",
-            finished.args,
-            finished.stderr
-        );
+        assert!(!finished.stderr.contains("panicked"), "`qualify {}` panicked:\n{}", finished.args, finished.stderr);
         finished
     }
 
@@ -124,25 +114,14 @@ impl Sandbox {
     /// and the demo model.
     fn generate(&self, leads: usize, seed: u64) {
         let (leads, seed) = (leads.to_string(), seed.to_string());
-        let args = [
-            "demo",
-            "--generate",
-            "events.ndjson",
-            "--write-model",
-            "model.toml",
-            "--leads",
-            &leads,
-            "--seed",
-            &seed,
-        ];
+        let args =
+            ["demo", "--generate", "events.ndjson", "--write-model", "model.toml", "--leads", &leads, "--seed", &seed];
         self.run(&args).success();
     }
 }
 
 fn json_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}")))
-        .collect()
+    text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"))).collect()
 }
 
 /// CSV rows as maps from column name to cell (the values here hold no
@@ -154,23 +133,15 @@ fn csv_rows(text: &str) -> Vec<BTreeMap<String, String>> {
         .map(|line| {
             let cells: Vec<&str> = line.split(',').collect();
             assert_eq!(cells.len(), header.len(), "{line}");
-            header
-                .iter()
-                .zip(cells)
-                .map(|(name, cell)| (name.to_string(), cell.to_string()))
-                .collect()
+            header.iter().zip(cells).map(|(name, cell)| (name.to_string(), cell.to_string())).collect()
         })
         .collect()
 }
 
 /// The 1-based number of the only line that contains `needle`.
 fn line_number(text: &str, needle: &str) -> usize {
-    let found: Vec<usize> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| line.contains(needle))
-        .map(|(index, _)| index + 1)
-        .collect();
+    let found: Vec<usize> =
+        text.lines().enumerate().filter(|(_, line)| line.contains(needle)).map(|(index, _)| index + 1).collect();
     assert_eq!(found.len(), 1, "{needle:?} should be on exactly one line");
     found[0]
 }
@@ -310,11 +281,7 @@ fn score_as_json_gives_the_same_fields_plus_persona_one_object_per_line() {
         json!({"lead_id": "u10", "engagement": 2.25, "fit": 30, "grade": "C", "mql": false, "mql_at": null, "persona": "local"}),
         json!({"lead_id": "u2", "engagement": 21.5, "fit": 80, "grade": "A", "mql": true, "mql_at": "2026-11-10T08:30:15Z", "persona": "buyer"}),
     ];
-    assert_eq!(
-        stdout.lines().count(),
-        expected.len(),
-        "one object per line:\n{stdout}"
-    );
+    assert_eq!(stdout.lines().count(), expected.len(), "one object per line:\n{stdout}");
     assert_eq!(json_lines(&stdout), expected);
 }
 
@@ -335,22 +302,9 @@ fn score_without_as_of_scores_as_of_now() {
 #[test]
 fn score_with_an_unparseable_as_of_fails_naming_the_flag() {
     let sandbox = tiny_sandbox();
-    let run = sandbox
-        .run(&[
-            "score",
-            "--events",
-            "tiny.ndjson",
-            "--model",
-            "tiny.toml",
-            "--as-of",
-            "garbage",
-        ])
-        .failure();
-    assert!(
-        run.stderr.contains("--as-of") && run.stderr.contains("garbage"),
-        "{}",
-        run.stderr
-    );
+    let run =
+        sandbox.run(&["score", "--events", "tiny.ndjson", "--model", "tiny.toml", "--as-of", "garbage"]).failure();
+    assert!(run.stderr.contains("--as-of") && run.stderr.contains("garbage"), "{}", run.stderr);
     assert_eq!(run.stdout, "");
 }
 
@@ -383,17 +337,7 @@ const MIXED_REJECTIONS: [&str; 6] = [
 fn bad_messages_are_reported_one_line_each_and_the_valid_ones_are_scored() {
     let sandbox = tiny_sandbox();
     sandbox.write("mixed.ndjson", MIXED_EVENTS);
-    let run = sandbox
-        .run(&[
-            "score",
-            "--events",
-            "mixed.ndjson",
-            "--model",
-            "tiny.toml",
-            "--as-of",
-            AS_OF,
-        ])
-        .success();
+    let run = sandbox.run(&["score", "--events", "mixed.ndjson", "--model", "tiny.toml", "--as-of", AS_OF]).success();
     // Each valid product page is 10 days old: 1.50 (the duplicate of m1 adds nothing).
     assert_eq!(
         run.stdout,
@@ -404,38 +348,19 @@ fn bad_messages_are_reported_one_line_each_and_the_valid_ones_are_scored() {
          u4,1.50,0,D,false,\n"
     );
     let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        MIXED_REJECTIONS.len(),
-        "one line per bad message:\n{}",
-        run.stderr
-    );
+    assert_eq!(lines.len(), MIXED_REJECTIONS.len(), "one line per bad message:\n{}", run.stderr);
     for (line, expected) in lines.iter().zip(MIXED_REJECTIONS) {
-        assert!(
-            line.starts_with(expected),
-            "got {line:?}, expected it to start with {expected:?}"
-        );
+        assert!(line.starts_with(expected), "got {line:?}, expected it to start with {expected:?}");
     }
 }
 
 #[test]
 fn a_missing_events_file_is_an_error_naming_the_path() {
     let sandbox = tiny_sandbox();
-    let run = sandbox
-        .run(&[
-            "score",
-            "--events",
-            "no-such-file.ndjson",
-            "--model",
-            "tiny.toml",
-            "--as-of",
-            AS_OF,
-        ])
-        .failure();
+    let run =
+        sandbox.run(&["score", "--events", "no-such-file.ndjson", "--model", "tiny.toml", "--as-of", AS_OF]).failure();
     assert!(run.stderr.contains("no-such-file.ndjson"), "{}", run.stderr);
-    let run = sandbox
-        .run(&["ingest", "--db", "store.db", "no-such-file.ndjson"])
-        .failure();
+    let run = sandbox.run(&["ingest", "--db", "store.db", "no-such-file.ndjson"]).failure();
     assert!(run.stderr.contains("no-such-file.ndjson"), "{}", run.stderr);
 }
 
@@ -459,48 +384,25 @@ fn random_bytes_are_rejected_without_a_panic() {
     // the parser), then one valid message that must still be scored.
     let mut garbage = random_bytes(0x5EED, 64 * 1024);
     let alphabet = br#"{}[]":,.-+0123456789eE truefalsenull\ "batch" "type" "userId" "page""#;
-    garbage.extend(random_bytes(0xBEEF, 32 * 1024).into_iter().map(|byte| {
-        if byte % 16 == 0 {
-            b'\n'
-        } else {
-            alphabet[usize::from(byte) % alphabet.len()]
-        }
-    }));
+    garbage.extend(
+        random_bytes(0xBEEF, 32 * 1024)
+            .into_iter()
+            .map(|byte| if byte % 16 == 0 { b'\n' } else { alphabet[usize::from(byte) % alphabet.len()] }),
+    );
     garbage.extend_from_slice(
         b"\n{\"type\":\"page\",\"userId\":\"survivor\",\"properties\":{\"path\":\"/products/a\"},\"timestamp\":\"2026-11-21T00:00:00Z\"}\n",
     );
     sandbox.write("garbage.ndjson", &garbage);
 
-    let run = sandbox
-        .run(&[
-            "score",
-            "--events",
-            "garbage.ndjson",
-            "--model",
-            "tiny.toml",
-            "--as-of",
-            AS_OF,
-        ])
-        .success();
-    assert!(
-        run.stdout.ends_with("survivor,1.50,0,D,false,\n"),
-        "{}",
-        run.stdout
-    );
+    let run = sandbox.run(&["score", "--events", "garbage.ndjson", "--model", "tiny.toml", "--as-of", AS_OF]).success();
+    assert!(run.stdout.ends_with("survivor,1.50,0,D,false,\n"), "{}", run.stdout);
     assert!(!run.stderr.is_empty());
     for line in run.stderr.lines() {
         assert!(line.starts_with("garbage.ndjson: rejected line "), "{line}");
     }
 
-    let run = sandbox
-        .run(&["ingest", "--db", "store.db", "garbage.ndjson"])
-        .success();
-    assert!(
-        run.stdout
-            .starts_with("accepted 1, duplicates 0, rejected "),
-        "{}",
-        run.stdout
-    );
+    let run = sandbox.run(&["ingest", "--db", "store.db", "garbage.ndjson"]).success();
+    assert!(run.stdout.starts_with("accepted 1, duplicates 0, rejected "), "{}", run.stdout);
 }
 
 // --- qualify model check -------------------------------------------------------
@@ -518,10 +420,7 @@ fn model_check_of_a_valid_model_prints_a_summary_naming_its_rules() {
         .collect();
     assert!(rule_ids.len() > 10, "{rule_ids:?}");
     for id in rule_ids {
-        assert!(
-            stdout.contains(id),
-            "the summary should name {id}:\n{stdout}"
-        );
+        assert!(stdout.contains(id), "the summary should name {id}:\n{stdout}");
     }
     assert!(stdout.contains("fine-jewelry"), "{stdout}");
     assert!(stdout.contains("model.toml is valid."), "{stdout}");
@@ -570,18 +469,10 @@ fn model_check_of_a_broken_model_reports_every_problem_with_its_line_and_rule() 
     let problems = [
         ("# unknown top-level key", "unknown key \"colour\"", None),
         ("# bad grade", "grade \"E\"", None),
-        (
-            "# unknown key in a rule",
-            "unknown key \"colour\"",
-            Some("rule \"visits\""),
-        ),
+        ("# unknown key in a rule", "unknown key \"colour\"", Some("rule \"visits\"")),
         ("# duplicate id", "duplicate id", Some("rule \"visits\"")),
         ("# no type", "\"type\"", Some("rule \"no-type\"")),
-        (
-            "# unknown operator",
-            "unknown operator \"greater\"",
-            Some("rule \"rich\""),
-        ),
+        ("# unknown operator", "unknown operator \"greater\"", Some("rule \"rich\"")),
     ];
     for (marker, message, rule) in problems {
         let prefix = format!("line {}, ", line_number(BROKEN_MODEL, marker));
@@ -600,10 +491,7 @@ fn model_check_of_a_broken_model_reports_every_problem_with_its_line_and_rule() 
 #[test]
 fn model_check_of_a_toml_syntax_error_gives_line_and_column() {
     let sandbox = Sandbox::new();
-    sandbox.write(
-        "syntax.toml",
-        "name = \"x\"\n[mql\nengagement_threshold = 1\n",
-    );
+    sandbox.write("syntax.toml", "name = \"x\"\n[mql\nengagement_threshold = 1\n");
     let run = sandbox.run(&["model", "check", "syntax.toml"]).failure();
     assert!(run.stderr.contains("line 2, column "), "{}", run.stderr);
     assert!(run.stderr.contains("TOML"), "{}", run.stderr);
@@ -615,21 +503,11 @@ fn model_check_of_a_toml_syntax_error_gives_line_and_column() {
 fn ingest_prints_accepted_duplicates_and_rejected_with_reasons() {
     let sandbox = tiny_sandbox();
     sandbox.write("mixed.ndjson", MIXED_EVENTS);
-    let run = sandbox
-        .run(&["ingest", "--db", "store.db", "mixed.ndjson"])
-        .success();
+    let run = sandbox.run(&["ingest", "--db", "store.db", "mixed.ndjson"]).success();
     let mut lines = run.stdout.lines();
     assert_eq!(lines.next(), Some("accepted 4, duplicates 1, rejected 6"));
-    assert!(
-        run.stdout.contains("rejected 2: userId"),
-        "two messages had no id:\n{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("rejected 1: timestamp"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("rejected 2: userId"), "two messages had no id:\n{}", run.stdout);
+    assert!(run.stdout.contains("rejected 1: timestamp"), "{}", run.stdout);
     assert!(run.stdout.contains("no active model yet"), "{}", run.stdout);
     assert_eq!(run.stderr.lines().count(), 6, "{}", run.stderr);
 }
@@ -645,53 +523,24 @@ fn ingesting_the_same_file_twice_changes_nothing() {
         .next()
         .expect("a summary")
         .split(", ")
-        .map(|part| {
-            part.rsplit(' ')
-                .next()
-                .expect("a count")
-                .parse()
-                .expect("a number")
-        })
+        .map(|part| part.rsplit(' ').next().expect("a count").parse().expect("a number"))
         .collect();
-    let [accepted, duplicates, rejected] = numbers[..] else {
-        panic!("{first}")
-    };
+    let [accepted, duplicates, rejected] = numbers[..] else { panic!("{first}") };
     assert!(accepted > 1000 && rejected == 0, "{first}");
     let scores_before = sandbox.stdout_of(&["score", "--db", "store.db", "--as-of", AS_OF]);
 
     let second = sandbox.stdout_of(&["ingest", "--db", "store.db", "events.ndjson"]);
     let messages = accepted + duplicates;
-    assert!(
-        second.starts_with(&format!("accepted 0, duplicates {messages}, rejected 0\n")),
-        "{second}"
-    );
-    assert_eq!(
-        sandbox.stdout_of(&["score", "--db", "store.db", "--as-of", AS_OF]),
-        scores_before
-    );
+    assert!(second.starts_with(&format!("accepted 0, duplicates {messages}, rejected 0\n")), "{second}");
+    assert_eq!(sandbox.stdout_of(&["score", "--db", "store.db", "--as-of", AS_OF]), scores_before);
 }
 
 #[test]
 fn ingest_reads_standard_input_for_a_dash() {
     let sandbox = tiny_sandbox();
-    let run = sandbox
-        .run_with_stdin(&["ingest", "--db", "store.db", "-"], TINY_EVENTS)
-        .success();
-    assert!(
-        run.stdout
-            .starts_with("accepted 11, duplicates 0, rejected 0\n"),
-        "{}",
-        run.stdout
-    );
-    let stdout = sandbox.stdout_of(&[
-        "score",
-        "--db",
-        "store.db",
-        "--model",
-        "tiny.toml",
-        "--as-of",
-        AS_OF,
-    ]);
+    let run = sandbox.run_with_stdin(&["ingest", "--db", "store.db", "-"], TINY_EVENTS).success();
+    assert!(run.stdout.starts_with("accepted 11, duplicates 0, rejected 0\n"), "{}", run.stdout);
+    let stdout = sandbox.stdout_of(&["score", "--db", "store.db", "--model", "tiny.toml", "--as-of", AS_OF]);
     assert_eq!(stdout, TINY_SCORES_CSV);
 }
 
@@ -702,9 +551,7 @@ fn the_store_scores_byte_for_byte_like_the_file_it_was_fed() {
     sandbox.stdout_of(&["ingest", "--db", "store.db", "events.ndjson"]);
     sandbox.stdout_of(&["model", "activate", "--db", "store.db", "model.toml"]);
     for format in ["csv", "json"] {
-        let from_store = sandbox.stdout_of(&[
-            "score", "--db", "store.db", "--as-of", AS_OF, "--format", format,
-        ]);
+        let from_store = sandbox.stdout_of(&["score", "--db", "store.db", "--as-of", AS_OF, "--format", format]);
         let from_file = sandbox.stdout_of(&[
             "score",
             "--events",
@@ -716,18 +563,9 @@ fn the_store_scores_byte_for_byte_like_the_file_it_was_fed() {
             "--format",
             format,
         ]);
-        assert!(
-            from_file.lines().count() > 200,
-            "{format}: every lead and visitor"
-        );
-        assert!(
-            from_file.contains("anon:") && from_file.contains("true"),
-            "{format}: visitors and MQLs"
-        );
-        assert!(
-            from_store == from_file,
-            "{format}: the store and the file disagree"
-        );
+        assert!(from_file.lines().count() > 200, "{format}: every lead and visitor");
+        assert!(from_file.contains("anon:") && from_file.contains("true"), "{format}: visitors and MQLs");
+        assert!(from_store == from_file, "{format}: the store and the file disagree");
     }
 }
 
@@ -739,25 +577,13 @@ fn activating_a_bad_model_is_refused_and_the_active_one_stays() {
     let activated = sandbox.stdout_of(&["model", "activate", "--db", "store.db", "tiny.toml"]);
     assert!(activated.contains("version 1"), "{activated}");
 
-    let run = sandbox
-        .run(&["model", "activate", "--db", "store.db", "broken.toml"])
-        .failure();
-    assert!(
-        run.stderr.contains("not activated") && run.stderr.contains("rule \"rich\""),
-        "{}",
-        run.stderr
-    );
+    let run = sandbox.run(&["model", "activate", "--db", "store.db", "broken.toml"]).failure();
+    assert!(run.stderr.contains("not activated") && run.stderr.contains("rule \"rich\""), "{}", run.stderr);
 
-    assert_eq!(
-        sandbox.stdout_of(&["model", "show", "--db", "store.db"]),
-        TINY_MODEL
-    );
+    assert_eq!(sandbox.stdout_of(&["model", "show", "--db", "store.db"]), TINY_MODEL);
     let list = sandbox.stdout_of(&["model", "list", "--db", "store.db"]);
     assert!(list.contains("tiny") && !list.contains("broken"), "{list}");
-    assert_eq!(
-        sandbox.stdout_of(&["score", "--db", "store.db", "--as-of", AS_OF]),
-        TINY_SCORES_CSV
-    );
+    assert_eq!(sandbox.stdout_of(&["score", "--db", "store.db", "--as-of", AS_OF]), TINY_SCORES_CSV);
 }
 
 #[test]
@@ -768,59 +594,28 @@ fn model_list_shows_every_version_with_only_the_latest_active() {
     sandbox.stdout_of(&["model", "activate", "--db", "store.db", "model.toml"]);
     let list = sandbox.stdout_of(&["model", "list", "--db", "store.db"]);
     let row = |name: &str| {
-        list.lines()
-            .find(|line| line.contains(name))
-            .unwrap_or_else(|| panic!("no {name} in\n{list}"))
-            .to_owned()
+        list.lines().find(|line| line.contains(name)).unwrap_or_else(|| panic!("no {name} in\n{list}")).to_owned()
     };
     let (tiny, jewelry) = (row("tiny"), row("fine-jewelry"));
     assert!(tiny.contains(" 1 ") && !tiny.contains("active"), "{tiny}");
-    assert!(
-        jewelry.contains(" 2 ") && jewelry.contains("active"),
-        "{jewelry}"
-    );
-    assert_eq!(
-        list.matches("active").count() - 1,
-        1,
-        "the header and one active version:\n{list}"
-    );
-    assert_eq!(
-        sandbox.stdout_of(&["model", "show", "1", "--db", "store.db"]),
-        TINY_MODEL
-    );
-    assert_eq!(
-        sandbox
-            .stdout_of(&["model", "show", "--db", "store.db"])
-            .into_bytes(),
-        sandbox.read("model.toml")
-    );
+    assert!(jewelry.contains(" 2 ") && jewelry.contains("active"), "{jewelry}");
+    assert_eq!(list.matches("active").count() - 1, 1, "the header and one active version:\n{list}");
+    assert_eq!(sandbox.stdout_of(&["model", "show", "1", "--db", "store.db"]), TINY_MODEL);
+    assert_eq!(sandbox.stdout_of(&["model", "show", "--db", "store.db"]).into_bytes(), sandbox.read("model.toml"));
 }
 
 #[test]
 fn qualify_db_is_honoured_when_db_is_absent() {
     let sandbox = tiny_sandbox();
-    for args in [
-        &["ingest", "tiny.ndjson"][..],
-        &["model", "activate", "tiny.toml"],
-    ] {
-        sandbox
-            .run_with_env(args, "QUALIFY_DB", "from-env.db")
-            .success();
+    for args in [&["ingest", "tiny.ndjson"][..], &["model", "activate", "tiny.toml"]] {
+        sandbox.run_with_env(args, "QUALIFY_DB", "from-env.db").success();
     }
-    let scores = sandbox
-        .run_with_env(&["score", "--as-of", AS_OF], "QUALIFY_DB", "from-env.db")
-        .success();
+    let scores = sandbox.run_with_env(&["score", "--as-of", AS_OF], "QUALIFY_DB", "from-env.db").success();
     assert_eq!(scores.stdout, TINY_SCORES_CSV);
     assert!(sandbox.path("from-env.db").exists());
     assert!(!sandbox.path("qualify.db").exists());
     // --db still wins over the variable.
-    let run = sandbox
-        .run_with_env(
-            &["leads", "--db", "elsewhere.db"],
-            "QUALIFY_DB",
-            "from-env.db",
-        )
-        .failure();
+    let run = sandbox.run_with_env(&["leads", "--db", "elsewhere.db"], "QUALIFY_DB", "from-env.db").failure();
     assert!(run.stderr.contains("elsewhere.db"), "{}", run.stderr);
 }
 
@@ -829,10 +624,7 @@ fn without_db_or_qualify_db_the_store_is_qualify_db_in_the_working_directory() {
     let sandbox = tiny_sandbox();
     sandbox.stdout_of(&["ingest", "tiny.ndjson"]);
     assert!(sandbox.path("qualify.db").exists());
-    assert_eq!(
-        sandbox.stdout_of(&["score", "--model", "tiny.toml", "--as-of", AS_OF]),
-        TINY_SCORES_CSV
-    );
+    assert_eq!(sandbox.stdout_of(&["score", "--model", "tiny.toml", "--as-of", AS_OF]), TINY_SCORES_CSV);
 }
 
 // --- Incremental updates -------------------------------------------------------------
@@ -849,8 +641,7 @@ fn identified_later(first: &[&str], second: &[&str]) -> BTreeSet<String> {
             })
             .collect()
     };
-    let text =
-        |message: &Value, key: &str| message.get(key).and_then(Value::as_str).map(str::to_owned);
+    let text = |message: &Value, key: &str| message.get(key).and_then(Value::as_str).map(str::to_owned);
     let linked = |messages: &[Value]| -> BTreeSet<String> {
         messages
             .iter()
@@ -860,21 +651,13 @@ fn identified_later(first: &[&str], second: &[&str]) -> BTreeSet<String> {
             .collect()
     };
     let (first, second) = (messages(first), messages(second));
-    let anonymous_first: BTreeSet<String> = first
-        .iter()
-        .filter_map(|message| text(message, "anonymousId"))
-        .collect();
+    let anonymous_first: BTreeSet<String> = first.iter().filter_map(|message| text(message, "anonymousId")).collect();
     let linked_first = linked(&first);
-    linked(&second)
-        .into_iter()
-        .filter(|id| anonymous_first.contains(id) && !linked_first.contains(id))
-        .collect()
+    linked(&second).into_iter().filter(|id| anonymous_first.contains(id) && !linked_first.contains(id)).collect()
 }
 
 fn number(value: &Value) -> f64 {
-    value
-        .as_f64()
-        .unwrap_or_else(|| panic!("not a number: {value}"))
+    value.as_f64().unwrap_or_else(|| panic!("not a number: {value}"))
 }
 
 #[test]
@@ -885,34 +668,19 @@ fn incremental_ingest_leaves_every_lead_as_a_full_score_would() {
     let lines: Vec<&str> = events.lines().collect();
     let (first, second) = lines.split_at(lines.len() / 2);
     let identified = identified_later(first, second);
-    assert!(
-        !identified.is_empty(),
-        "the split should leave a visitor to identify later"
-    );
+    assert!(!identified.is_empty(), "the split should leave a visitor to identify later");
     sandbox.write("first.ndjson", first.join("\n") + "\n");
     sandbox.write("second.ndjson", second.join("\n") + "\n");
 
     sandbox.stdout_of(&["ingest", "--db", "store.db", "first.ndjson"]);
     sandbox.stdout_of(&["model", "activate", "--db", "store.db", "model.toml"]);
-    let leads_args = [
-        "leads",
-        "--db",
-        "store.db",
-        "--format",
-        "json",
-        "--anonymous",
-        "--sort",
-        "lead-id",
-    ];
+    let leads_args = ["leads", "--db", "store.db", "--format", "json", "--anonymous", "--sort", "lead-id"];
     let before: BTreeSet<String> = json_lines(&sandbox.stdout_of(&leads_args))
         .iter()
         .map(|lead| lead["lead_id"].as_str().unwrap().to_owned())
         .collect();
     for anonymous in &identified {
-        assert!(
-            before.contains(&format!("anon:{anonymous}")),
-            "anon:{anonymous} is a visitor after the first part"
-        );
+        assert!(before.contains(&format!("anon:{anonymous}")), "anon:{anonymous} is a visitor after the first part");
     }
 
     sandbox.stdout_of(&["ingest", "--db", "store.db", "second.ndjson"]);
@@ -920,18 +688,8 @@ fn incremental_ingest_leaves_every_lead_as_a_full_score_would() {
 
     // The identified visitors are now part of leads, not rows of their own.
     for anonymous in &identified {
-        assert!(
-            leads
-                .iter()
-                .all(|lead| lead["lead_id"] != format!("anon:{anonymous}")),
-            "anon:{anonymous} is gone"
-        );
-        let owners = leads.iter().filter(|lead| {
-            lead["anonymous_ids"]
-                .as_array()
-                .unwrap()
-                .contains(&json!(anonymous))
-        });
+        assert!(leads.iter().all(|lead| lead["lead_id"] != format!("anon:{anonymous}")), "anon:{anonymous} is gone");
+        let owners = leads.iter().filter(|lead| lead["anonymous_ids"].as_array().unwrap().contains(&json!(anonymous)));
         assert_eq!(owners.count(), 1, "{anonymous} belongs to one lead");
     }
 
@@ -939,31 +697,19 @@ fn incremental_ingest_leaves_every_lead_as_a_full_score_would() {
     // as of that time must give the same numbers.
     let mut by_scored_at: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     for lead in &leads {
-        by_scored_at
-            .entry(lead["scored_at"].as_str().unwrap().to_owned())
-            .or_default()
-            .push(lead);
+        by_scored_at.entry(lead["scored_at"].as_str().unwrap().to_owned()).or_default().push(lead);
     }
     let mut latest_lead_ids = BTreeSet::new();
     for (scored_at, stored) in &by_scored_at {
-        let fresh = json_lines(&sandbox.stdout_of(&[
-            "score", "--db", "store.db", "--as-of", scored_at, "--format", "json",
-        ]));
-        let fresh: BTreeMap<&str, &Value> = fresh
-            .iter()
-            .map(|row| (row["lead_id"].as_str().unwrap(), row))
-            .collect();
+        let fresh =
+            json_lines(&sandbox.stdout_of(&["score", "--db", "store.db", "--as-of", scored_at, "--format", "json"]));
+        let fresh: BTreeMap<&str, &Value> = fresh.iter().map(|row| (row["lead_id"].as_str().unwrap(), row)).collect();
         latest_lead_ids = fresh.keys().map(|id| id.to_string()).collect();
         for lead in stored {
             let id = lead["lead_id"].as_str().unwrap();
-            let row = fresh
-                .get(id)
-                .unwrap_or_else(|| panic!("{id} is stored but not scored as of {scored_at}"));
+            let row = fresh.get(id).unwrap_or_else(|| panic!("{id} is stored but not scored as of {scored_at}"));
             let engagement = (number(&lead["engagement"]), number(&row["engagement"]));
-            assert!(
-                (engagement.0 - engagement.1).abs() <= 0.01,
-                "{id}: engagement {engagement:?}"
-            );
+            assert!((engagement.0 - engagement.1).abs() <= 0.01, "{id}: engagement {engagement:?}");
             for field in ["fit", "grade", "mql", "mql_at", "persona"] {
                 assert_eq!(lead[field], row[field], "{id}: {field} as of {scored_at}");
             }
@@ -971,15 +717,9 @@ fn incremental_ingest_leaves_every_lead_as_a_full_score_would() {
     }
     // No stale rows and none missing: the store holds exactly the leads and
     // visitors that a full score finds.
-    let stored_ids: BTreeSet<String> = leads
-        .iter()
-        .map(|lead| lead["lead_id"].as_str().unwrap().to_owned())
-        .collect();
+    let stored_ids: BTreeSet<String> = leads.iter().map(|lead| lead["lead_id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(stored_ids, latest_lead_ids);
-    assert!(
-        leads.iter().any(|lead| lead["mql"] == json!(true)),
-        "the data set has MQLs"
-    );
+    assert!(leads.iter().any(|lead| lead["mql"] == json!(true)), "the data set has MQLs");
 
     // A full re-score (activating the model again) agrees with the
     // incremental state; only decay over the seconds in between may move
@@ -1009,21 +749,10 @@ fn incremental_ingest_leaves_every_lead_as_a_full_score_would() {
     for (incremental, full) in incremental.iter().zip(&full) {
         assert_eq!(incremental["lead_id"], full["lead_id"]);
         for field in ["fit", "grade", "mql_at"] {
-            assert_eq!(
-                incremental[field], full[field],
-                "{}: {field}",
-                full["lead_id"]
-            );
+            assert_eq!(incremental[field], full[field], "{}: {field}", full["lead_id"]);
         }
-        let engagement: (f64, f64) = (
-            incremental["engagement"].parse().unwrap(),
-            full["engagement"].parse().unwrap(),
-        );
-        assert!(
-            (engagement.0 - engagement.1).abs() <= 0.01,
-            "{}: engagement {engagement:?}",
-            full["lead_id"]
-        );
+        let engagement: (f64, f64) = (incremental["engagement"].parse().unwrap(), full["engagement"].parse().unwrap());
+        assert!((engagement.0 - engagement.1).abs() <= 0.01, "{}: engagement {engagement:?}", full["lead_id"]);
     }
 }
 
@@ -1036,10 +765,7 @@ fn leads_json(sandbox: &Sandbox, extra: &[&str]) -> Vec<Value> {
 }
 
 fn ids(leads: &[Value]) -> Vec<&str> {
-    leads
-        .iter()
-        .map(|lead| lead["lead_id"].as_str().unwrap())
-        .collect()
+    leads.iter().map(|lead| lead["lead_id"].as_str().unwrap()).collect()
 }
 
 #[test]
@@ -1053,28 +779,17 @@ fn leads_filters_by_status_and_grade_sorts_and_limits() {
     let all = leads_json(&sandbox, &[]);
     assert!(all.len() > 100 && ids(&all).iter().all(|id| !id.starts_with("anon:")));
     let engagement: Vec<f64> = all.iter().map(|lead| number(&lead["engagement"])).collect();
-    assert!(
-        engagement.windows(2).all(|pair| pair[0] >= pair[1]),
-        "{engagement:?}"
-    );
+    assert!(engagement.windows(2).all(|pair| pair[0] >= pair[1]), "{engagement:?}");
     assert_eq!(leads_json(&sandbox, &["--sort", "engagement"]), all);
     let with_anonymous = leads_json(&sandbox, &["--anonymous"]);
-    assert!(
-        ids(&with_anonymous)
-            .iter()
-            .any(|id| id.starts_with("anon:"))
-    );
+    assert!(ids(&with_anonymous).iter().any(|id| id.starts_with("anon:")));
 
-    let keep = |test: &dyn Fn(&Value) -> bool| -> Vec<Value> {
-        all.iter().filter(|lead| test(lead)).cloned().collect()
-    };
+    let keep =
+        |test: &dyn Fn(&Value) -> bool| -> Vec<Value> { all.iter().filter(|lead| test(lead)).cloned().collect() };
     let mqls = leads_json(&sandbox, &["--status", "mql"]);
     assert!(!mqls.is_empty());
     assert_eq!(mqls, keep(&|lead| lead["mql"] == json!(true)));
-    assert_eq!(
-        leads_json(&sandbox, &["--status", "lead"]),
-        keep(&|lead| lead["mql"] == json!(false))
-    );
+    assert_eq!(leads_json(&sandbox, &["--status", "lead"]), keep(&|lead| lead["mql"] == json!(false)));
     let grade_a = leads_json(&sandbox, &["--grade", "A"]);
     assert!(!grade_a.is_empty() && grade_a.len() < all.len());
     assert_eq!(grade_a, keep(&|lead| lead["grade"] == json!("A")));
@@ -1084,41 +799,21 @@ fn leads_filters_by_status_and_grade_sorts_and_limits() {
     );
     assert_eq!(leads_json(&sandbox, &["--limit", "5"]), all[..5]);
     assert_eq!(
-        leads_json(
-            &sandbox,
-            &["--status", "mql", "--grade", "A", "--limit", "2"]
-        ),
+        leads_json(&sandbox, &["--status", "mql", "--grade", "A", "--limit", "2"]),
         keep(&|lead| lead["mql"] == json!(true) && lead["grade"] == json!("A"))[..2]
     );
 
     let by_fit = leads_json(&sandbox, &["--sort", "fit"]);
-    let fit_then_engagement: Vec<(i64, f64)> = by_fit
-        .iter()
-        .map(|lead| (lead["fit"].as_i64().unwrap(), number(&lead["engagement"])))
-        .collect();
-    assert!(
-        fit_then_engagement
-            .windows(2)
-            .all(|pair| pair[0] >= pair[1]),
-        "{fit_then_engagement:?}"
-    );
-    assert_eq!(
-        ids(&by_fit).into_iter().collect::<BTreeSet<_>>(),
-        ids(&all).into_iter().collect()
-    );
+    let fit_then_engagement: Vec<(i64, f64)> =
+        by_fit.iter().map(|lead| (lead["fit"].as_i64().unwrap(), number(&lead["engagement"]))).collect();
+    assert!(fit_then_engagement.windows(2).all(|pair| pair[0] >= pair[1]), "{fit_then_engagement:?}");
+    assert_eq!(ids(&by_fit).into_iter().collect::<BTreeSet<_>>(), ids(&all).into_iter().collect());
     let by_id = leads_json(&sandbox, &["--sort", "lead-id"]);
     assert!(ids(&by_id).windows(2).all(|pair| pair[0] < pair[1]));
 
     // CSV has the same leads, in the same order, with the same values.
-    let csv = csv_rows(&sandbox.stdout_of(&[
-        "leads", "--db", "store.db", "--format", "csv", "--status", "mql",
-    ]));
-    assert_eq!(
-        csv.iter()
-            .map(|row| row["lead_id"].as_str())
-            .collect::<Vec<_>>(),
-        ids(&mqls)
-    );
+    let csv = csv_rows(&sandbox.stdout_of(&["leads", "--db", "store.db", "--format", "csv", "--status", "mql"]));
+    assert_eq!(csv.iter().map(|row| row["lead_id"].as_str()).collect::<Vec<_>>(), ids(&mqls));
     for (row, lead) in csv.iter().zip(&mqls) {
         assert_eq!(row["grade"], lead["grade"].as_str().unwrap());
         assert_eq!(row["fit"], lead["fit"].to_string());
@@ -1134,29 +829,13 @@ fn leads_prints_a_table_when_asked() {
     let sandbox = tiny_sandbox();
     sandbox.stdout_of(&["ingest", "--db", "store.db", "tiny.ndjson"]);
     sandbox.stdout_of(&["model", "activate", "--db", "store.db", "tiny.toml"]);
-    let table = sandbox.stdout_of(&[
-        "leads",
-        "--db",
-        "store.db",
-        "--format",
-        "table",
-        "--anonymous",
-    ]);
-    let header = table
-        .lines()
-        .find(|line| line.contains("lead_id"))
-        .unwrap_or_else(|| panic!("{table}"));
+    let table = sandbox.stdout_of(&["leads", "--db", "store.db", "--format", "table", "--anonymous"]);
+    let header = table.lines().find(|line| line.contains("lead_id")).unwrap_or_else(|| panic!("{table}"));
     for column in ["engagement", "fit", "grade", "persona", "mql_at"] {
         assert!(header.contains(column), "{header}");
     }
-    let u2 = table
-        .lines()
-        .find(|line| line.contains(" u2 "))
-        .unwrap_or_else(|| panic!("{table}"));
-    assert!(
-        u2.contains("buyer") && u2.contains("2026-11-10T08:30:15Z"),
-        "{u2}"
-    );
+    let u2 = table.lines().find(|line| line.contains(" u2 ")).unwrap_or_else(|| panic!("{table}"));
+    assert!(u2.contains("buyer") && u2.contains("2026-11-10T08:30:15Z"), "{u2}");
     assert!(table.contains("anon:v1"), "{table}");
     assert!(table.trim_end().ends_with("4 lead(s)"), "{table}");
 }
@@ -1166,72 +845,31 @@ fn leads_prints_a_table_when_asked() {
 #[test]
 fn explain_names_every_rule_held_or_missed_and_the_mql_moment() {
     let sandbox = tiny_sandbox();
-    let text = sandbox.stdout_of(&[
-        "explain",
-        "u2",
-        "--events",
-        "tiny.ndjson",
-        "--model",
-        "tiny.toml",
-        "--as-of",
-        AS_OF,
-    ]);
+    let text =
+        sandbox.stdout_of(&["explain", "u2", "--events", "tiny.ndjson", "--model", "tiny.toml", "--as-of", AS_OF]);
     let line = |needle: &str| -> &str {
-        text.lines()
-            .find(|line| line.contains(needle))
-            .unwrap_or_else(|| panic!("no {needle:?} in\n{text}"))
+        text.lines().find(|line| line.contains(needle)).unwrap_or_else(|| panic!("no {needle:?} in\n{text}"))
     };
     assert!(line("catalog ").contains("20.00"), "{text}");
     assert!(line("product-page").contains("1.50"), "{text}");
     assert!(line("/products/ring").contains("1.50"), "{text}");
-    assert!(
-        line("rich").contains("held") && line("rich").contains("150000"),
-        "{text}"
-    );
+    assert!(line("rich").contains("held") && line("rich").contains("150000"), "{text}");
     assert!(line("adult").contains("held"), "{text}");
     assert!(line("city-paris").contains("missed"), "{text}");
-    assert!(
-        line("Became an MQL at").contains("2026-11-10T08:30:15Z"),
-        "{text}"
-    );
+    assert!(line("Became an MQL at").contains("2026-11-10T08:30:15Z"), "{text}");
 
-    let u10 = sandbox.stdout_of(&[
-        "explain",
-        "u10",
-        "--events",
-        "tiny.ndjson",
-        "--model",
-        "tiny.toml",
-        "--as-of",
-        AS_OF,
-    ]);
-    assert!(
-        u10.lines()
-            .any(|line| line.contains("missed") && line.contains("rich")),
-        "{u10}"
-    );
-    assert!(
-        u10.contains("anonymous ids: v2") && u10.contains("not an MQL"),
-        "{u10}"
-    );
+    let u10 =
+        sandbox.stdout_of(&["explain", "u10", "--events", "tiny.ndjson", "--model", "tiny.toml", "--as-of", AS_OF]);
+    assert!(u10.lines().any(|line| line.contains("missed") && line.contains("rich")), "{u10}");
+    assert!(u10.contains("anonymous ids: v2") && u10.contains("not an MQL"), "{u10}");
     assert!(!u10.contains("Became an MQL"), "{u10}");
 }
 
 #[test]
 fn explain_as_json_has_rules_personas_and_the_mql_crossing() {
     let sandbox = tiny_sandbox();
-    let args = [
-        "explain",
-        "u2",
-        "--events",
-        "tiny.ndjson",
-        "--model",
-        "tiny.toml",
-        "--as-of",
-        AS_OF,
-        "--format",
-        "json",
-    ];
+    let args =
+        ["explain", "u2", "--events", "tiny.ndjson", "--model", "tiny.toml", "--as-of", AS_OF, "--format", "json"];
     let explanation: Value = serde_json::from_str(&sandbox.stdout_of(&args)).expect("JSON");
     let rules: Vec<(&str, f64)> = explanation["engagement_rules"]
         .as_array()
@@ -1247,12 +885,7 @@ fn explain_as_json_has_rules_personas_and_the_mql_crossing() {
         .as_array()
         .expect("personas")
         .iter()
-        .map(|persona| {
-            (
-                persona["id"].as_str().unwrap(),
-                persona["fit"].as_i64().unwrap(),
-            )
-        })
+        .map(|persona| (persona["id"].as_str().unwrap(), persona["fit"].as_i64().unwrap()))
         .collect();
     assert_eq!(personas, [("buyer", 80), ("local", 0)]);
     let crossing = &explanation["mql_crossing"];
@@ -1268,10 +901,7 @@ fn explain_against_the_store_gives_the_same_json_as_against_the_file() {
     sandbox.stdout_of(&["ingest", "--db", "store.db", "events.ndjson"]);
     sandbox.stdout_of(&["model", "activate", "--db", "store.db", "model.toml"]);
     let scores = csv_rows(&sandbox.stdout_of(&["score", "--db", "store.db", "--as-of", AS_OF]));
-    let mql = scores
-        .iter()
-        .find(|row| row["mql"] == "true")
-        .expect("an MQL");
+    let mql = scores.iter().find(|row| row["mql"] == "true").expect("an MQL");
     let visitor = scores
         .iter()
         .find(|row| row["lead_id"].starts_with("anon:") && row["engagement"] != "0.00")
@@ -1289,9 +919,8 @@ fn explain_against_the_store_gives_the_same_json_as_against_the_file() {
             "--format",
             "json",
         ]);
-        let from_store = sandbox.stdout_of(&[
-            "explain", lead, "--db", "store.db", "--as-of", AS_OF, "--format", "json",
-        ]);
+        let from_store =
+            sandbox.stdout_of(&["explain", lead, "--db", "store.db", "--as-of", AS_OF, "--format", "json"]);
         assert_eq!(from_store, from_file, "{lead}");
         let explanation: Value = serde_json::from_str(&from_file).expect("JSON");
         assert_eq!(explanation["lead_id"], json!(lead));
@@ -1301,36 +930,14 @@ fn explain_against_the_store_gives_the_same_json_as_against_the_file() {
 #[test]
 fn explain_of_an_unknown_lead_fails_with_a_clear_message() {
     let sandbox = tiny_sandbox();
-    let args = [
-        "explain",
-        "nobody",
-        "--events",
-        "tiny.ndjson",
-        "--model",
-        "tiny.toml",
-        "--as-of",
-        AS_OF,
-    ];
+    let args = ["explain", "nobody", "--events", "tiny.ndjson", "--model", "tiny.toml", "--as-of", AS_OF];
     let run = sandbox.run(&args).failure();
     assert!(run.stderr.contains("no lead \"nobody\""), "{}", run.stderr);
     assert_eq!(run.stdout, "");
     // A lead whose events all come later does not exist yet either.
-    let args = [
-        "explain",
-        "u9-future",
-        "--events",
-        "tiny.ndjson",
-        "--model",
-        "tiny.toml",
-        "--as-of",
-        AS_OF,
-    ];
+    let args = ["explain", "u9-future", "--events", "tiny.ndjson", "--model", "tiny.toml", "--as-of", AS_OF];
     let run = sandbox.run(&args).failure();
-    assert!(
-        run.stderr.contains("no lead \"u9-future\""),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("no lead \"u9-future\""), "{}", run.stderr);
 }
 
 // --- qualify demo -----------------------------------------------------------------------------
@@ -1345,20 +952,12 @@ fn demo_builds_a_database_and_prints_its_top_mqls() {
         .find(|line| line.contains(" MQLs now."))
         .and_then(|line| line.split(' ').next()?.parse().ok())
         .unwrap_or_else(|| panic!("no MQL count in\n{stdout}"));
-    let stored = csv_rows(&sandbox.stdout_of(&[
-        "leads", "--db", "demo.db", "--status", "mql", "--format", "csv",
-    ]));
+    let stored = csv_rows(&sandbox.stdout_of(&["leads", "--db", "demo.db", "--status", "mql", "--format", "csv"]));
     assert!(mqls > 0);
     assert_eq!(stored.len(), mqls, "{stdout}");
-    let shown = stdout
-        .lines()
-        .filter(|line| line.contains("MQL since"))
-        .count();
+    let shown = stdout.lines().filter(|line| line.contains("MQL since")).count();
     assert_eq!(shown, mqls.min(10), "{stdout}");
-    assert!(
-        stdout.contains(&format!("  {} ", stored[0]["lead_id"])),
-        "the top MQL is shown first:\n{stdout}"
-    );
+    assert!(stdout.contains(&format!("  {} ", stored[0]["lead_id"])), "the top MQL is shown first:\n{stdout}");
     assert!(stdout.contains("carried by:"), "{stdout}");
 }
 
@@ -1366,15 +965,9 @@ fn demo_builds_a_database_and_prints_its_top_mqls() {
 fn demo_generation_is_deterministic_for_a_seed() {
     let sandbox = Sandbox::new();
     for (file, seed) in [("a.ndjson", "5"), ("b.ndjson", "5"), ("c.ndjson", "6")] {
-        sandbox
-            .run(&["demo", "--generate", file, "--leads", "100", "--seed", seed])
-            .success();
+        sandbox.run(&["demo", "--generate", file, "--leads", "100", "--seed", seed]).success();
     }
-    let (a, b, c) = (
-        sandbox.read("a.ndjson"),
-        sandbox.read("b.ndjson"),
-        sandbox.read("c.ndjson"),
-    );
+    let (a, b, c) = (sandbox.read("a.ndjson"), sandbox.read("b.ndjson"), sandbox.read("c.ndjson"));
     assert!(a.len() > 10_000);
     assert!(a == b, "the same seed gives the same bytes");
     assert!(a != c, "another seed gives other data");

@@ -85,15 +85,11 @@ impl Operator {
                 _ => false,
             },
             Operator::ContainsAny(operands) => match value {
-                Value::Array(items) => items
-                    .iter()
-                    .any(|item| operands.iter().any(|operand| equals(item, operand))),
+                Value::Array(items) => items.iter().any(|item| operands.iter().any(|operand| equals(item, operand))),
                 Value::Object(_) => false,
                 scalar => operands.iter().any(|operand| equals(scalar, operand)),
             },
-            Operator::StartsWith(prefix) => value
-                .as_str()
-                .is_some_and(|text| text.starts_with(prefix.as_str())),
+            Operator::StartsWith(prefix) => value.as_str().is_some_and(|text| text.starts_with(prefix.as_str())),
             Operator::Exists(expected) => *expected,
             Operator::MinLength(length) => match value {
                 Value::String(text) => text.chars().count() as u64 >= *length,
@@ -148,15 +144,8 @@ mod tests {
     /// and whether the condition holds.
     fn check(cases: &[(Operator, Option<Value>, bool)]) {
         for (operator, value, expected) in cases {
-            let condition = Condition {
-                field: "f".into(),
-                operators: vec![operator.clone()],
-            };
-            assert_eq!(
-                condition.holds(value.as_ref()),
-                *expected,
-                "{operator:?} on {value:?}"
-            );
+            let condition = Condition { field: "f".into(), operators: vec![operator.clone()] };
+            assert_eq!(condition.holds(value.as_ref()), *expected, "{operator:?} on {value:?}");
         }
     }
 
@@ -228,45 +217,17 @@ mod tests {
     fn contains_and_contains_any() {
         use Operator::*;
         check(&[
-            (
-                Contains(text("ring")),
-                Some(json!("engagement rings")),
-                true,
-            ),
+            (Contains(text("ring")), Some(json!("engagement rings")), true),
             (Contains(text("ring")), Some(json!("necklace")), false),
-            (
-                Contains(text("bridal")),
-                Some(json!(["bridal", "gold"])),
-                true,
-            ),
+            (Contains(text("bridal")), Some(json!(["bridal", "gold"])), true),
             (Contains(text("bri")), Some(json!(["bridal"])), false),
             (Contains(text("x")), Some(json!(5)), false),
             (Contains(text("x")), None, false),
-            (
-                ContainsAny(vec![text("bridal"), text("wedding")]),
-                Some(json!(["gold", "wedding"])),
-                true,
-            ),
-            (
-                ContainsAny(vec![text("bridal"), text("wedding")]),
-                Some(json!(["gold"])),
-                false,
-            ),
-            (
-                ContainsAny(vec![text("bridal"), text("wedding")]),
-                Some(json!("wedding")),
-                true,
-            ),
-            (
-                ContainsAny(vec![text("bridal"), text("wedding")]),
-                Some(json!("wedding bands")),
-                false,
-            ),
-            (
-                ContainsAny(vec![text("bridal")]),
-                Some(json!({"bridal": true})),
-                false,
-            ),
+            (ContainsAny(vec![text("bridal"), text("wedding")]), Some(json!(["gold", "wedding"])), true),
+            (ContainsAny(vec![text("bridal"), text("wedding")]), Some(json!(["gold"])), false),
+            (ContainsAny(vec![text("bridal"), text("wedding")]), Some(json!("wedding")), true),
+            (ContainsAny(vec![text("bridal"), text("wedding")]), Some(json!("wedding bands")), false),
+            (ContainsAny(vec![text("bridal")]), Some(json!({"bridal": true})), false),
             (ContainsAny(vec![text("bridal")]), None, false),
         ]);
     }
@@ -275,16 +236,8 @@ mod tests {
     fn starts_with_exists_and_min_length() {
         use Operator::*;
         check(&[
-            (
-                StartsWith("/products/".into()),
-                Some(json!("/products/ring")),
-                true,
-            ),
-            (
-                StartsWith("/products/".into()),
-                Some(json!("/about")),
-                false,
-            ),
+            (StartsWith("/products/".into()), Some(json!("/products/ring")), true),
+            (StartsWith("/products/".into()), Some(json!("/about")), false),
             (StartsWith("/products/".into()), Some(json!(12)), false),
             (StartsWith("/products/".into()), None, false),
             (Exists(true), Some(json!("")), true),
@@ -306,10 +259,7 @@ mod tests {
 
     #[test]
     fn all_operators_of_a_condition_must_hold() {
-        let condition = Condition {
-            field: "age".into(),
-            operators: vec![Operator::Gte(30.0), Operator::Lt(40.0)],
-        };
+        let condition = Condition { field: "age".into(), operators: vec![Operator::Gte(30.0), Operator::Lt(40.0)] };
         assert!(condition.holds(Some(&json!(35))));
         assert!(!condition.holds(Some(&json!(45))));
         assert!(!condition.holds(None));

@@ -89,10 +89,7 @@ pub struct MqlCrossing {
     pub fit_rules_held: Vec<String>,
 }
 
-fn as_text<T: std::fmt::Display, S: serde::Serializer>(
-    value: &T,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+fn as_text<T: std::fmt::Display, S: serde::Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(value)
 }
 
@@ -137,10 +134,7 @@ pub fn explain(log: &EventLog, lead_id: &str, as_of: EventTime) -> Option<Explan
                 .map(|(time, index)| Contribution {
                     time,
                     description: match index {
-                        Some(index) => log
-                            .description(index as usize)
-                            .unwrap_or(rule_kind(&rule.selector))
-                            .to_owned(),
+                        Some(index) => log.description(index as usize).unwrap_or(rule_kind(&rule.selector)).to_owned(),
                         None => "visit".to_owned(),
                     },
                     value: event_value(rule, time, as_of).map(tidy),
@@ -203,10 +197,7 @@ pub fn explain(log: &EventLog, lead_id: &str, as_of: EventTime) -> Option<Explan
             Some(persona) => model.personas[persona]
                 .fit
                 .iter()
-                .filter(|rule| {
-                    rule.condition
-                        .holds(trait_value(log, &traits_then, rule.trait_name()))
-                })
+                .filter(|rule| rule.condition.holds(trait_value(log, &traits_then, rule.trait_name())))
                 .map(|rule| rule.id.clone())
                 .collect(),
             None => Vec::new(),
@@ -223,16 +214,8 @@ pub fn explain(log: &EventLog, lead_id: &str, as_of: EventTime) -> Option<Explan
 
     let (anonymous_ids, merged_user_ids) = match lead {
         LeadKey::User(user) => (
-            identities
-                .anonymous_ids_of(user)
-                .into_iter()
-                .map(|id| log.name(id).to_owned())
-                .collect(),
-            identities
-                .merged_user_ids_of(user)
-                .into_iter()
-                .map(|id| log.name(id).to_owned())
-                .collect(),
+            identities.anonymous_ids_of(user).into_iter().map(|id| log.name(id).to_owned()).collect(),
+            identities.merged_user_ids_of(user).into_iter().map(|id| log.name(id).to_owned()).collect(),
         ),
         LeadKey::Anonymous(_) => (Vec::new(), Vec::new()),
     };

@@ -132,18 +132,10 @@ impl Identities {
     pub fn members_by_lead(&self) -> FxHashMap<NameId, (Vec<NameId>, Vec<NameId>)> {
         let mut members: FxHashMap<NameId, (Vec<NameId>, Vec<NameId>)> = FxHashMap::default();
         for (&anonymous, &user) in &self.linked_to {
-            members
-                .entry(self.surviving(user))
-                .or_default()
-                .0
-                .push(anonymous);
+            members.entry(self.surviving(user)).or_default().0.push(anonymous);
         }
         for &merged in self.merged_into.keys() {
-            members
-                .entry(self.surviving(merged))
-                .or_default()
-                .1
-                .push(merged);
+            members.entry(self.surviving(merged)).or_default().1.push(merged);
         }
         for (anonymous, merged) in members.values_mut() {
             anonymous.sort_unstable();
@@ -166,12 +158,8 @@ impl Identities {
 
     /// The userIds merged into a lead (not including its own).
     pub fn merged_user_ids_of(&self, lead: NameId) -> Vec<NameId> {
-        let mut ids: Vec<NameId> = self
-            .merged_into
-            .keys()
-            .copied()
-            .filter(|user| self.surviving(*user) == lead)
-            .collect();
+        let mut ids: Vec<NameId> =
+            self.merged_into.keys().copied().filter(|user| self.surviving(*user) == lead).collect();
         ids.sort_unstable();
         ids
     }

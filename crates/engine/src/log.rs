@@ -67,30 +67,19 @@ pub fn prepare_message<'a>(
     };
     let property = |condition: &Condition| -> Option<Value> {
         match (&path, condition.field.as_str()) {
-            (Some(path), "path") if message.properties.raw("path").is_none() => {
-                Some(Value::String(path.to_string()))
-            }
+            (Some(path), "path") if message.properties.raw("path").is_none() => Some(Value::String(path.to_string())),
             _ => message.properties.get(&condition.field),
         }
     };
     let mut matched_rules = Vec::new();
     for (index, rule) in model.engagement.iter().enumerate() {
         let selected = match (&rule.selector, message.kind) {
-            (Selector::Track { event }, MessageKind::Track) => {
-                message.event.as_deref() == Some(event.as_str())
-            }
+            (Selector::Track { event }, MessageKind::Track) => message.event.as_deref() == Some(event.as_str()),
             (Selector::Page { path: matcher }, MessageKind::Page)
-            | (Selector::Screen { path: matcher }, MessageKind::Screen) => {
-                matcher.matches(path.as_deref())
-            }
+            | (Selector::Screen { path: matcher }, MessageKind::Screen) => matcher.matches(path.as_deref()),
             _ => false,
         };
-        if selected
-            && rule
-                .conditions
-                .iter()
-                .all(|condition| condition.holds(property(condition).as_ref()))
-        {
+        if selected && rule.conditions.iter().all(|condition| condition.holds(property(condition).as_ref())) {
             matched_rules.push(index as u16);
         }
     }
@@ -109,11 +98,7 @@ pub fn prepare_message<'a>(
         dedup_key: dedup_key(&message),
         time: message.time.unwrap_or(received),
         kind: message.kind,
-        channel: if keep == Keep::Everything {
-            message.campaign_source()
-        } else {
-            None
-        },
+        channel: if keep == Keep::Everything { message.campaign_source() } else { None },
         user_id: message.user_id,
         anonymous_id: message.anonymous_id,
         previous_id: message.previous_id,
@@ -159,11 +144,7 @@ pub fn prepare_line<'a>(
     match parse_line(line) {
         Line::Blank => Vec::new(),
         Line::Message(result) => vec![prepare(result, None)],
-        Line::Batch(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(index, item)| prepare(item, Some(index)))
-            .collect(),
+        Line::Batch(items) => items.into_iter().enumerate().map(|(index, item)| prepare(item, Some(index))).collect(),
     }
 }
 
@@ -262,16 +243,9 @@ impl EventLog {
         let anonymous = self.intern(message.anonymous_id.as_deref());
         let previous = self.intern(message.previous_id.as_deref());
         let channel = self.intern(message.channel.as_deref());
-        let match_set = match self
-            .match_sets
-            .get_index_of(message.matched_rules.as_slice())
-        {
+        let match_set = match self.match_sets.get_index_of(message.matched_rules.as_slice()) {
             Some(index) => index as u32,
-            None => {
-                self.match_sets
-                    .insert_full(message.matched_rules.into_boxed_slice())
-                    .0 as u32
-            }
+            None => self.match_sets.insert_full(message.matched_rules.into_boxed_slice()).0 as u32,
         };
         let traits = if message.traits.is_empty() {
             NO_TRAITS
@@ -279,12 +253,7 @@ impl EventLog {
             let update: Box<[(u32, Value)]> = message
                 .traits
                 .into_iter()
-                .map(|(key, value)| {
-                    (
-                        self.trait_names.insert_full(Box::from(key.as_ref())).0 as u32,
-                        value,
-                    )
-                })
+                .map(|(key, value)| (self.trait_names.insert_full(Box::from(key.as_ref())).0 as u32, value))
                 .collect();
             self.trait_updates.push(update);
             (self.trait_updates.len() - 1) as u32
@@ -351,28 +320,17 @@ impl EventLog {
 
     /// The trait update an identify event carries, as (trait name, value).
     pub fn traits(&self, event: &Event) -> impl Iterator<Item = (&str, &Value)> {
-        let update: &[(u32, Value)] = if event.traits == NO_TRAITS {
-            &[]
-        } else {
-            &self.trait_updates[event.traits as usize]
-        };
-        update
-            .iter()
-            .map(|(key, value)| (&*self.trait_names[*key as usize], value))
+        let update: &[(u32, Value)] =
+            if event.traits == NO_TRAITS { &[] } else { &self.trait_updates[event.traits as usize] };
+        update.iter().map(|(key, value)| (&*self.trait_names[*key as usize], value))
     }
 
     pub(crate) fn trait_update(&self, event: &Event) -> &[(u32, Value)] {
-        if event.traits == NO_TRAITS {
-            &[]
-        } else {
-            &self.trait_updates[event.traits as usize]
-        }
+        if event.traits == NO_TRAITS { &[] } else { &self.trait_updates[event.traits as usize] }
     }
 
     pub(crate) fn trait_name_id(&self, name: &str) -> Option<u32> {
-        self.trait_names
-            .get_index_of(name)
-            .map(|index| index as u32)
+        self.trait_names.get_index_of(name).map(|index| index as u32)
     }
 
     pub(crate) fn trait_name(&self, id: u32) -> &str {
@@ -469,22 +427,8 @@ self_cell::self_cell!(
 
 impl PreparedChunk {
     /// Prepares a chunk of whole lines whose first line has number `first_line_number`.
-    pub fn prepare(
-        bytes: Vec<u8>,
-        first_line_number: u64,
-        model: &Model,
-        keep: Keep,
-        received: EventTime,
-    ) -> Self {
-        PreparedChunk::new(bytes, |bytes| {
-            prepare_lines(
-                &split_lines(bytes),
-                first_line_number,
-                model,
-                keep,
-                received,
-            )
-        })
+    pub fn prepare(bytes: Vec<u8>, first_line_number: u64, model: &Model, keep: Keep, received: EventTime) -> Self {
+        PreparedChunk::new(bytes, |bytes| prepare_lines(&split_lines(bytes), first_line_number, model, keep, received))
     }
 
     /// How many lines the chunk holds.
@@ -521,12 +465,7 @@ impl EventLog {
     }
 
     /// Parses, prepares (on every core) and appends consecutive NDJSON lines.
-    pub fn append_lines(
-        &mut self,
-        lines: &[&[u8]],
-        first_line_number: u64,
-        received: EventTime,
-    ) -> AppendSummary {
+    pub fn append_lines(&mut self, lines: &[&[u8]], first_line_number: u64, received: EventTime) -> AppendSummary {
         let model = Arc::clone(&self.model);
         let prepared = prepare_lines(lines, first_line_number, &model, self.keep, received);
         self.append_prepared(prepared)

@@ -52,10 +52,7 @@ impl MessageKind {
 
     /// Page, screen and track events make up visits (spec section 3).
     pub fn is_activity(self) -> bool {
-        matches!(
-            self,
-            MessageKind::Track | MessageKind::Page | MessageKind::Screen
-        )
+        matches!(self, MessageKind::Track | MessageKind::Page | MessageKind::Screen)
     }
 }
 
@@ -71,18 +68,15 @@ pub struct Fields<'a> {
 impl<'a> Fields<'a> {
     /// Wraps a raw JSON object; `None` when it is not an object.
     fn parse(raw: &'a RawValue) -> Option<Fields<'a>> {
-        raw.get().starts_with('{').then(|| Fields {
-            raw: Some(raw),
-            fields: OnceCell::new(),
-        })
+        raw.get().starts_with('{').then(|| Fields { raw: Some(raw), fields: OnceCell::new() })
     }
 
     fn fields(&self) -> &[(Cow<'a, str>, &'a RawValue)] {
         self.fields.get_or_init(|| match self.raw {
             // The text is valid JSON and starts with `{`, so this succeeds.
-            Some(raw) => serde_json::from_str::<FieldsVisitorOutput<'a>>(raw.get())
-                .map(|output| output.0)
-                .unwrap_or_default(),
+            Some(raw) => {
+                serde_json::from_str::<FieldsVisitorOutput<'a>>(raw.get()).map(|output| output.0).unwrap_or_default()
+            }
             None => Vec::new(),
         })
     }
@@ -93,11 +87,7 @@ impl<'a> Fields<'a> {
 
     /// The raw value of a key (the last one when a key repeats, as JSON parsers do).
     pub fn raw(&self, key: &str) -> Option<&'a RawValue> {
-        self.fields()
-            .iter()
-            .rev()
-            .find(|(name, _)| name == key)
-            .map(|(_, raw)| *raw)
+        self.fields().iter().rev().find(|(name, _)| name == key).map(|(_, raw)| *raw)
     }
 
     /// The value of a key, parsed; `None` when absent or `null`. A dotted key
@@ -127,9 +117,7 @@ impl<'a> Fields<'a> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
-        self.fields()
-            .iter()
-            .map(|(name, raw)| (name.as_ref(), *raw))
+        self.fields().iter().map(|(name, raw)| (name.as_ref(), *raw))
     }
 }
 
@@ -185,9 +173,7 @@ pub struct Message<'a> {
 impl<'a> Message<'a> {
     /// A field of the merged context: the message's own, else the envelope's.
     pub fn context_object(&self, key: &str) -> Option<Fields<'a>> {
-        self.context
-            .object(key)
-            .or_else(|| self.envelope_context.object(key))
+        self.context.object(key).or_else(|| self.envelope_context.object(key))
     }
 
     /// The page path: `properties.path`, else `context.page.path`, else the
@@ -196,10 +182,7 @@ impl<'a> Message<'a> {
         if let Some(path) = self.properties.get_str("path") {
             return Some(path);
         }
-        if let Some(path) = self
-            .context_object("page")
-            .and_then(|page| page.get_str("path"))
-        {
+        if let Some(path) = self.context_object("page").and_then(|page| page.get_str("path")) {
             return Some(path);
         }
         let url = self.properties.get_str("url")?;
@@ -245,9 +228,7 @@ impl<'a> Message<'a> {
             let mut context: serde_json::Map<String, Value> = self
                 .envelope_context
                 .iter()
-                .filter_map(|(key, raw)| {
-                    Some((key.to_owned(), serde_json::from_str(raw.get()).ok()?))
-                })
+                .filter_map(|(key, raw)| Some((key.to_owned(), serde_json::from_str(raw.get()).ok()?)))
                 .collect();
             if let Some(Value::Object(own)) = object.remove("context") {
                 context.extend(own);
@@ -268,16 +249,13 @@ impl<'a> Message<'a> {
     /// The channel of a first touch: `context.campaign.source`, else the
     /// `utm_source` query parameter of the page URL.
     pub fn campaign_source(&self) -> Option<Cow<'a, str>> {
-        if let Some(source) = self
-            .context_object("campaign")
-            .and_then(|c| c.get_str("source"))
-        {
+        if let Some(source) = self.context_object("campaign").and_then(|c| c.get_str("source")) {
             return Some(source);
         }
-        let url = self.properties.get_str("url").or_else(|| {
-            self.context_object("page")
-                .and_then(|page| page.get_str("url"))
-        })?;
+        let url = self
+            .properties
+            .get_str("url")
+            .or_else(|| self.context_object("page").and_then(|page| page.get_str("url")))?;
         let query = url.split_once('?')?.1.split('#').next()?;
         query
             .split('&')
@@ -295,9 +273,7 @@ fn url_path(url: &str) -> &str {
         Some(_) => after_scheme,
         None => return "/",
     };
-    let end = path_and_query
-        .find(['?', '#'])
-        .unwrap_or(path_and_query.len());
+    let end = path_and_query.find(['?', '#']).unwrap_or(path_and_query.len());
     &path_and_query[..end]
 }
 
@@ -335,26 +311,15 @@ pub struct MessageError {
 
 impl MessageError {
     fn field(field: &'static str, reason: impl Into<String>) -> Self {
-        MessageError {
-            field: Some(field),
-            reason: reason.into(),
-        }
+        MessageError { field: Some(field), reason: reason.into() }
     }
 
     fn message(reason: impl Into<String>) -> Self {
-        MessageError {
-            field: None,
-            reason: reason.into(),
-        }
+        MessageError { field: None, reason: reason.into() }
     }
 
     pub fn at(self, line: u64, batch_index: Option<usize>) -> Rejection {
-        Rejection {
-            line,
-            batch_index,
-            field: self.field.map(str::to_owned),
-            reason: self.reason,
-        }
+        Rejection { line, batch_index, field: self.field.map(str::to_owned), reason: self.reason }
     }
 }
 
@@ -379,10 +344,7 @@ pub fn parse_line(line: &str) -> Line<'_> {
                 let envelope_context = match wire.context.map(Fields::parse) {
                     Some(Some(fields)) => fields,
                     Some(None) => {
-                        return Line::Message(Err(MessageError::field(
-                            "context",
-                            "must be an object",
-                        )));
+                        return Line::Message(Err(MessageError::field("context", "must be an object")));
                     }
                     None => Fields::default(),
                 };
@@ -406,35 +368,26 @@ pub fn parse_line(line: &str) -> Line<'_> {
 pub fn parse_message(text: &str) -> Result<Message<'_>, MessageError> {
     let wire = parse_wire(text)?;
     if wire.batch.is_some() {
-        return Err(MessageError::field(
-            "batch",
-            "a batch envelope cannot be nested in a batch",
-        ));
+        return Err(MessageError::field("batch", "a batch envelope cannot be nested in a batch"));
     }
     wire.into_message(text)
 }
 
 fn parse_wire(text: &str) -> Result<Wire<'_>, MessageError> {
     if !text.starts_with('{') {
-        return Err(MessageError::message(
-            if serde_json::from_str::<IgnoredAny>(text).is_ok() {
-                "not a JSON object".to_owned()
-            } else {
-                format!("not valid JSON: {}", json_error(text))
-            },
-        ));
+        return Err(MessageError::message(if serde_json::from_str::<IgnoredAny>(text).is_ok() {
+            "not a JSON object".to_owned()
+        } else {
+            format!("not valid JSON: {}", json_error(text))
+        }));
     }
     let current_field = Cell::new(None);
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let result = deserializer
-        .deserialize_map(WireVisitor {
-            current_field: &current_field,
-        })
+        .deserialize_map(WireVisitor { current_field: &current_field })
         .and_then(|wire| deserializer.end().map(|()| wire));
     result.map_err(|error| match current_field.get() {
-        Some(field) if !error.is_syntax() && !error.is_eof() => {
-            MessageError::field(field, describe_type_error(&error))
-        }
+        Some(field) if !error.is_syntax() && !error.is_eof() => MessageError::field(field, describe_type_error(&error)),
         _ => MessageError::message(format!("not valid JSON: {}", error)),
     })
 }
@@ -495,9 +448,7 @@ impl<'de> Deserialize<'de> for Identifier<'de> {
                 Ok(Identifier((!v.is_empty()).then_some(Cow::Borrowed(v))))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Identifier(
-                    (!v.is_empty()).then(|| Cow::Owned(v.to_owned())),
-                ))
+                Ok(Identifier((!v.is_empty()).then(|| Cow::Owned(v.to_owned()))))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
                 Ok(Identifier(Some(Cow::Owned(v.to_string()))))
@@ -566,22 +517,14 @@ impl<'de> Visitor<'de> for WireVisitor<'_> {
     }
 }
 
-fn object_field<'a>(
-    raw: Option<&'a RawValue>,
-    field: &'static str,
-) -> Result<Fields<'a>, MessageError> {
+fn object_field<'a>(raw: Option<&'a RawValue>, field: &'static str) -> Result<Fields<'a>, MessageError> {
     match raw {
         None => Ok(Fields::default()),
-        Some(raw) => {
-            Fields::parse(raw).ok_or_else(|| MessageError::field(field, "must be an object"))
-        }
+        Some(raw) => Fields::parse(raw).ok_or_else(|| MessageError::field(field, "must be an object")),
     }
 }
 
-fn time_field(
-    text: Option<&Cow<'_, str>>,
-    field: &'static str,
-) -> Result<Option<EventTime>, MessageError> {
+fn time_field(text: Option<&Cow<'_, str>>, field: &'static str) -> Result<Option<EventTime>, MessageError> {
     match text {
         None => Ok(None),
         Some(text) => EventTime::parse(text)
@@ -592,9 +535,7 @@ fn time_field(
 
 impl<'a> Wire<'a> {
     fn into_message(self, raw: &'a str) -> Result<Message<'a>, MessageError> {
-        let kind_text = self
-            .kind
-            .ok_or_else(|| MessageError::field("type", "missing"))?;
+        let kind_text = self.kind.ok_or_else(|| MessageError::field("type", "missing"))?;
         let kind = MessageKind::parse(&kind_text).ok_or_else(|| {
             MessageError::field(
                 "type",
@@ -602,10 +543,7 @@ impl<'a> Wire<'a> {
             )
         })?;
         if self.user_id.is_none() && self.anonymous_id.is_none() {
-            return Err(MessageError::field(
-                "userId",
-                "the message has neither a userId nor an anonymousId",
-            ));
+            return Err(MessageError::field("userId", "the message has neither a userId nor an anonymousId"));
         }
         let time = match time_field(self.timestamp.as_ref(), "timestamp")? {
             Some(time) => Some(time),
@@ -615,22 +553,13 @@ impl<'a> Wire<'a> {
             },
         };
         if kind == MessageKind::Track && self.event.as_deref().is_none_or(str::is_empty) {
-            return Err(MessageError::field(
-                "event",
-                "a track message needs an event name",
-            ));
+            return Err(MessageError::field("event", "a track message needs an event name"));
         }
         if kind == MessageKind::Alias && self.previous_id.is_none() {
-            return Err(MessageError::field(
-                "previousId",
-                "an alias message needs a previousId",
-            ));
+            return Err(MessageError::field("previousId", "an alias message needs a previousId"));
         }
         if kind == MessageKind::Alias && self.user_id.is_none() {
-            return Err(MessageError::field(
-                "userId",
-                "an alias message needs a userId",
-            ));
+            return Err(MessageError::field("userId", "an alias message needs a userId"));
         }
         Ok(Message {
             kind,

@@ -60,15 +60,9 @@ impl Timelines {
             .iter()
             .enumerate()
             .filter(|(_, event)| event.time <= as_of)
-            .filter_map(|(index, event)| {
-                Some((
-                    identities.lead_of(event.user(), event.anonymous())?,
-                    index as u32,
-                ))
-            })
+            .filter_map(|(index, event)| Some((identities.lead_of(event.user(), event.anonymous())?, index as u32)))
             .collect();
-        entries
-            .par_sort_unstable_by_key(|&(lead, index)| (lead, events[index as usize].time, index));
+        entries.par_sort_unstable_by_key(|&(lead, index)| (lead, events[index as usize].time, index));
         Timelines { entries }
     }
 
@@ -78,18 +72,8 @@ impl Timelines {
         let mut start = 0;
         while start < self.entries.len() {
             let lead = self.entries[start].0;
-            let end = start
-                + self.entries[start..]
-                    .iter()
-                    .take_while(|(key, _)| *key == lead)
-                    .count();
-            leads.push((
-                lead,
-                self.entries[start..end]
-                    .iter()
-                    .map(|(_, index)| *index)
-                    .collect(),
-            ));
+            let end = start + self.entries[start..].iter().take_while(|(key, _)| *key == lead).count();
+            leads.push((lead, self.entries[start..end].iter().map(|(_, index)| *index).collect()));
             start = end;
         }
         leads
@@ -97,11 +81,7 @@ impl Timelines {
 
     pub(crate) fn events_of(&self, lead: LeadKey) -> Vec<u32> {
         let start = self.entries.partition_point(|(key, _)| *key < lead);
-        self.entries[start..]
-            .iter()
-            .take_while(|(key, _)| *key == lead)
-            .map(|(_, index)| *index)
-            .collect()
+        self.entries[start..].iter().take_while(|(key, _)| *key == lead).map(|(_, index)| *index).collect()
     }
 }
 
@@ -124,20 +104,14 @@ impl<'l> LeadHistory<'l> {
             if !event.kind.is_activity() {
                 continue;
             }
-            let starts_visit = previous_activity.is_none_or(|previous| {
-                event.time.as_micros() - previous.as_micros() > VISIT_GAP_MICROS
-            });
+            let starts_visit = previous_activity
+                .is_none_or(|previous| event.time.as_micros() - previous.as_micros() > VISIT_GAP_MICROS);
             if starts_visit {
                 visits.push(event.time);
             }
             previous_activity = Some(event.time);
         }
-        LeadHistory {
-            log,
-            lead,
-            events,
-            visits,
-        }
+        LeadHistory { log, lead, events, visits }
     }
 
     pub(crate) fn model(&self) -> &'l Model {
@@ -156,11 +130,7 @@ impl<'l> LeadHistory<'l> {
         }
         self.events
             .iter()
-            .filter(|&&index| {
-                self.log
-                    .matched_rules(self.event(index))
-                    .contains(&(rule_index as u16))
-            })
+            .filter(|&&index| self.log.matched_rules(self.event(index)).contains(&(rule_index as u16)))
             .map(|&index| (self.event(index).time, Some(index)))
             .collect()
     }
@@ -181,19 +151,10 @@ impl<'l> LeadHistory<'l> {
         }
         for (rule_index, rule) in model.engagement.iter().enumerate() {
             if rule.selector == Selector::Visit {
-                sums[rule_index] = self
-                    .visits
-                    .iter()
-                    .filter_map(|time| event_value(rule, *time, at))
-                    .sum();
+                sums[rule_index] = self.visits.iter().filter_map(|time| event_value(rule, *time, at)).sum();
             }
         }
-        model
-            .engagement
-            .iter()
-            .zip(sums)
-            .map(|(rule, sum)| cap(rule, sum))
-            .collect()
+        model.engagement.iter().zip(sums).map(|(rule, sum)| cap(rule, sum)).collect()
     }
 
     /// The lead's merged traits as of `at` (none for an anonymous visitor),
@@ -223,16 +184,8 @@ impl<'l> LeadHistory<'l> {
         let engagement: f64 = self.rule_totals(as_of).iter().sum();
         let fit = self.fit(&self.traits_at(as_of));
         let grade = model.grades.grade(fit.fit);
-        let first_seen = self
-            .events
-            .first()
-            .map(|&index| self.event(index).time)
-            .unwrap_or(as_of);
-        let last_seen = self
-            .events
-            .last()
-            .map(|&index| self.event(index).time)
-            .unwrap_or(as_of);
+        let first_seen = self.events.first().map(|&index| self.event(index).time).unwrap_or(as_of);
+        let last_seen = self.events.last().map(|&index| self.event(index).time).unwrap_or(as_of);
         LeadScore {
             lead_id: self.lead.lead_id(self.log),
             engagement: tidy(engagement),
@@ -256,8 +209,7 @@ impl<'l> LeadHistory<'l> {
         let mut sums = vec![0.0f64; rules.len()];
         let mut sums_time: Option<EventTime> = None;
         // Events still inside a windowed rule's window: (time, points).
-        let mut windows: Vec<std::collections::VecDeque<EventTime>> =
-            vec![Default::default(); rules.len()];
+        let mut windows: Vec<std::collections::VecDeque<EventTime>> = vec![Default::default(); rules.len()];
         let mut traits: Vec<(u32, &Value)> = Vec::new();
         let mut grade = model.grades.grade(0);
         let mut next_visit = 0;
@@ -321,11 +273,7 @@ impl<'l> LeadHistory<'l> {
             if traits_changed {
                 grade = model.grades.grade(self.fit(&traits).fit);
             }
-            let engagement: f64 = rules
-                .iter()
-                .zip(&sums)
-                .map(|(rule, sum)| cap(rule, *sum))
-                .sum();
+            let engagement: f64 = rules.iter().zip(&sums).map(|(rule, sum)| cap(rule, *sum)).sum();
             if is_mql(model, engagement, grade) {
                 return Some(now);
             }
@@ -353,17 +301,10 @@ pub(crate) struct Fit {
 }
 
 /// The value of a trait by name: a top-level trait, else a dotted path into one.
-pub(crate) fn trait_value<'v>(
-    log: &EventLog,
-    traits: &[(u32, &'v Value)],
-    name: &str,
-) -> Option<&'v Value> {
+pub(crate) fn trait_value<'v>(log: &EventLog, traits: &[(u32, &'v Value)], name: &str) -> Option<&'v Value> {
     let find = |key: &str| {
         let id = log.trait_name_id(key)?;
-        traits
-            .iter()
-            .find(|(name, _)| *name == id)
-            .map(|(_, value)| *value)
+        traits.iter().find(|(name, _)| *name == id).map(|(_, value)| *value)
     };
     if let Some(value) = find(name) {
         return Some(value);
@@ -385,33 +326,19 @@ fn fit_of(log: &EventLog, traits: &[(u32, &Value)]) -> Fit {
             let sum: i64 = persona
                 .fit
                 .iter()
-                .filter(|rule| {
-                    rule.condition
-                        .holds(trait_value(log, traits, rule.trait_name()))
-                })
+                .filter(|rule| rule.condition.holds(trait_value(log, traits, rule.trait_name())))
                 .map(|rule| rule.points)
                 .sum();
             sum.clamp(0, 100)
         })
         .collect();
     let fit = persona_fits.iter().copied().max().unwrap_or(0);
-    let persona = if fit > 0 {
-        persona_fits
-            .iter()
-            .position(|&persona_fit| persona_fit == fit)
-    } else {
-        None
-    };
-    Fit {
-        fit,
-        persona,
-        persona_fits,
-    }
+    let persona = if fit > 0 { persona_fits.iter().position(|&persona_fit| persona_fit == fit) } else { None };
+    Fit { fit, persona, persona_fits }
 }
 
 pub(crate) fn is_mql(model: &Model, engagement: f64, grade: Grade) -> bool {
-    engagement + THRESHOLD_EPSILON >= model.mql.engagement_threshold
-        && grade.meets(model.mql.min_grade)
+    engagement + THRESHOLD_EPSILON >= model.mql.engagement_threshold && grade.meets(model.mql.min_grade)
 }
 
 /// `0.5 ^ (age / half_life)`.
@@ -481,11 +408,7 @@ pub fn profile_log(log: &EventLog, as_of: EventTime, only: Option<&[String]>) ->
     let identities = Identities::resolve(log, as_of);
     let timelines = Timelines::build(log, &identities, as_of);
     let members = identities.members_by_lead();
-    let names = |ids: &[crate::log::NameId]| {
-        ids.iter()
-            .map(|&id| log.name(id).to_owned())
-            .collect::<Vec<_>>()
-    };
+    let names = |ids: &[crate::log::NameId]| ids.iter().map(|&id| log.name(id).to_owned()).collect::<Vec<_>>();
     let mut leads = timelines.leads();
     if let Some(only) = only {
         leads.retain(|(lead, _)| only.contains(&lead.lead_id(log)));
@@ -506,19 +429,12 @@ pub fn profile_log(log: &EventLog, as_of: EventTime, only: Option<&[String]>) ->
                 .and_then(|&index| history.event(index).channel())
                 .map_or_else(|| "direct".to_owned(), |name| log.name(name).to_owned());
             let (anonymous_ids, merged_user_ids) = match lead {
-                LeadKey::User(user) => members
-                    .get(&user)
-                    .map(|(anonymous, merged)| (names(anonymous), names(merged)))
-                    .unwrap_or_default(),
+                LeadKey::User(user) => {
+                    members.get(&user).map(|(anonymous, merged)| (names(anonymous), names(merged))).unwrap_or_default()
+                }
                 LeadKey::Anonymous(_) => (Vec::new(), Vec::new()),
             };
-            LeadProfile {
-                score: history.score(as_of),
-                traits,
-                anonymous_ids,
-                merged_user_ids,
-                channel,
-            }
+            LeadProfile { score: history.score(as_of), traits, anonymous_ids, merged_user_ids, channel }
         })
         .collect();
     profiles.par_sort_unstable_by(|a, b| a.score.lead_id.cmp(&b.score.lead_id));

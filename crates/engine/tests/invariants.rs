@@ -51,12 +51,8 @@ fn message(index: usize, choice: (u8, u8, u8, u16)) -> String {
     let (who, kind, detail, minutes) = choice;
     // Distinct times: the index orders them, the minutes spread them out.
     let seconds = index as i64 * 7 + i64::from(minutes) * 60;
-    let time = EventTime::from_micros(
-        EventTime::parse("2026-10-01T00:00:00Z")
-            .unwrap()
-            .as_micros()
-            + seconds * 1_000_000,
-    );
+    let time =
+        EventTime::from_micros(EventTime::parse("2026-10-01T00:00:00Z").unwrap().as_micros() + seconds * 1_000_000);
     let timestamp = time.to_rfc3339();
     let user = format!("u{}", who % 4);
     let anonymous = format!("a{}", who % 6);
@@ -81,9 +77,7 @@ fn message(index: usize, choice: (u8, u8, u8, u16)) -> String {
             r#"{{"type":"identify","messageId":"{id}",{ids},"timestamp":"{timestamp}","traits":{{"age":{}}}}}"#,
             20 + detail % 40
         ),
-        _ => format!(
-            r#"{{"type":"track","messageId":"{id}",{ids},"event":"Unsubscribed","timestamp":"{timestamp}"}}"#
-        ),
+        _ => format!(r#"{{"type":"track","messageId":"{id}",{ids},"event":"Unsubscribed","timestamp":"{timestamp}"}}"#),
     }
 }
 
@@ -96,15 +90,8 @@ fn scores(lines: &[String]) -> Vec<LeadScore> {
 }
 
 fn history() -> impl Strategy<Value = Vec<String>> {
-    prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), 0u16..20_000), 1..60).prop_map(
-        |choices| {
-            choices
-                .into_iter()
-                .enumerate()
-                .map(|(index, choice)| message(index, choice))
-                .collect()
-        },
-    )
+    prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), 0u16..20_000), 1..60)
+        .prop_map(|choices| choices.into_iter().enumerate().map(|(index, choice)| message(index, choice)).collect())
 }
 
 proptest! {

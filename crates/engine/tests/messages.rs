@@ -18,18 +18,14 @@ points = 1
 "#;
 
 fn log() -> EventLog {
-    EventLog::new(
-        Arc::new(Model::parse(MODEL).expect("valid model")),
-        Keep::ScoringFacts,
-    )
+    EventLog::new(Arc::new(Model::parse(MODEL).expect("valid model")), Keep::ScoringFacts)
 }
 
 fn received() -> EventTime {
     EventTime::parse("2026-11-01T00:00:00Z").expect("valid time")
 }
 
-const GOOD: &str =
-    r#"{"type":"page","messageId":"good","userId":"u1","timestamp":"2026-11-01T00:00:00Z"}"#;
+const GOOD: &str = r#"{"type":"page","messageId":"good","userId":"u1","timestamp":"2026-11-01T00:00:00Z"}"#;
 
 /// Each bad line, placed between two good ones, must give exactly this
 /// rejection text (`line 2...`) and keep both good lines.
@@ -39,83 +35,32 @@ fn each_kind_of_bad_message_is_rejected_with_its_line_and_field() {
         ("{not json", "line 2: not valid JSON"),
         ("[1,2]", "line 2: not a JSON object"),
         (r#""just a string""#, "line 2: not a JSON object"),
-        (
-            r#"{"type":"purchase","userId":"u1"}"#,
-            "line 2, field `type`: unknown type \"purchase\"",
-        ),
+        (r#"{"type":"purchase","userId":"u1"}"#, "line 2, field `type`: unknown type \"purchase\""),
         (r#"{"userId":"u1"}"#, "line 2, field `type`: missing"),
-        (
-            r#"{"type":"page","timestamp":"2026-11-01T00:00:00Z"}"#,
-            "line 2, field `userId`: the message has neither",
-        ),
-        (
-            r#"{"type":"page","userId":null,"anonymousId":""}"#,
-            "line 2, field `userId`: the message has neither",
-        ),
-        (
-            r#"{"type":"page","userId":"u1","timestamp":"yesterday"}"#,
-            "line 2, field `timestamp`: not an RFC 3339 time",
-        ),
-        (
-            r#"{"type":"page","userId":"u1","originalTimestamp":12}"#,
-            "line 2, field `originalTimestamp`: invalid type",
-        ),
-        (
-            r#"{"type":"page","userId":{"id":1}}"#,
-            "line 2, field `userId`: invalid type",
-        ),
-        (
-            r#"{"type":"page","userId":"u1","properties":[1]}"#,
-            "line 2, field `properties`: must be an object",
-        ),
-        (
-            r#"{"type":"identify","userId":"u1","traits":"vip"}"#,
-            "line 2, field `traits`: must be an object",
-        ),
-        (
-            r#"{"type":"track","userId":"u1"}"#,
-            "line 2, field `event`: a track message needs an event name",
-        ),
-        (
-            r#"{"type":"track","userId":"u1","event":7}"#,
-            "line 2, field `event`: invalid type",
-        ),
-        (
-            r#"{"type":"alias","userId":"u1"}"#,
-            "line 2, field `previousId`: an alias message needs a previousId",
-        ),
-        (
-            r#"{"batch":[{"type":"page","userId":"u9"},{"type":"page"}]}"#,
-            "line 2, batch item 1, field `userId`",
-        ),
+        (r#"{"type":"page","timestamp":"2026-11-01T00:00:00Z"}"#, "line 2, field `userId`: the message has neither"),
+        (r#"{"type":"page","userId":null,"anonymousId":""}"#, "line 2, field `userId`: the message has neither"),
+        (r#"{"type":"page","userId":"u1","timestamp":"yesterday"}"#, "line 2, field `timestamp`: not an RFC 3339 time"),
+        (r#"{"type":"page","userId":"u1","originalTimestamp":12}"#, "line 2, field `originalTimestamp`: invalid type"),
+        (r#"{"type":"page","userId":{"id":1}}"#, "line 2, field `userId`: invalid type"),
+        (r#"{"type":"page","userId":"u1","properties":[1]}"#, "line 2, field `properties`: must be an object"),
+        (r#"{"type":"identify","userId":"u1","traits":"vip"}"#, "line 2, field `traits`: must be an object"),
+        (r#"{"type":"track","userId":"u1"}"#, "line 2, field `event`: a track message needs an event name"),
+        (r#"{"type":"track","userId":"u1","event":7}"#, "line 2, field `event`: invalid type"),
+        (r#"{"type":"alias","userId":"u1"}"#, "line 2, field `previousId`: an alias message needs a previousId"),
+        (r#"{"batch":[{"type":"page","userId":"u9"},{"type":"page"}]}"#, "line 2, batch item 1, field `userId`"),
         (r#"{"batch":"nope"}"#, "line 2, field `batch`: invalid type"),
-        (
-            r#"{"type":"page","userId":"u1"} trailing"#,
-            "line 2: not valid JSON",
-        ),
+        (r#"{"type":"page","userId":"u1"} trailing"#, "line 2: not valid JSON"),
     ];
     for (bad, expected) in cases {
         let mut log = log();
         let good_after = GOOD.replace("good", "good-2");
         let lines: Vec<&[u8]> = vec![GOOD.as_bytes(), bad.as_bytes(), good_after.as_bytes()];
         let summary = log.append_lines(&lines, 1, received());
-        assert_eq!(
-            summary.rejections.len(),
-            1,
-            "{bad}: {:?}",
-            summary.rejections
-        );
+        assert_eq!(summary.rejections.len(), 1, "{bad}: {:?}", summary.rejections);
         let text = summary.rejections[0].to_string();
-        assert!(
-            text.starts_with(expected),
-            "{bad}: got {text:?}, expected it to start with {expected:?}"
-        );
+        assert!(text.starts_with(expected), "{bad}: got {text:?}, expected it to start with {expected:?}");
         let valid_in_batch = u64::from(bad.contains("u9"));
-        assert_eq!(
-            summary.accepted,
-            2 + valid_in_batch,
-            "{bad}: the good messages around it are kept"
-        );
+        assert_eq!(summary.accepted, 2 + valid_in_batch, "{bad}: the good messages around it are kept");
     }
 }
 
@@ -126,11 +71,7 @@ fn bytes_that_are_not_utf8_reject_their_line_only() {
     let summary = log.append_lines(&lines, 7, received());
     assert_eq!(summary.accepted, 1);
     assert_eq!(summary.rejections.len(), 1);
-    assert!(
-        summary.rejections[0]
-            .to_string()
-            .starts_with("line 8: not valid UTF-8")
-    );
+    assert!(summary.rejections[0].to_string().starts_with("line 8: not valid UTF-8"));
 }
 
 #[test]
@@ -152,7 +93,8 @@ fn blank_lines_are_skipped_silently() {
 #[test]
 fn integer_ids_are_taken_as_text_and_empty_ids_as_missing() {
     let mut log = log();
-    let lines: Vec<&[u8]> = vec![br#"{"type":"page","messageId":"m","userId":42,"anonymousId":"","timestamp":"2026-11-01T00:00:00Z"}"#];
+    let lines: Vec<&[u8]> =
+        vec![br#"{"type":"page","messageId":"m","userId":42,"anonymousId":"","timestamp":"2026-11-01T00:00:00Z"}"#];
     let summary = log.append_lines(&lines, 1, received());
     assert_eq!(summary.accepted, 1);
     let event = log.events()[0];

@@ -45,16 +45,11 @@ fn time(text: &str) -> EventTime {
 
 /// Scores NDJSON lines with a model as of a time.
 fn score(model: &str, lines: &[&str], as_of: &str) -> Vec<LeadScore> {
-    let model =
-        Model::parse(model).unwrap_or_else(|errors| panic!("test model is invalid:\n{errors}"));
+    let model = Model::parse(model).unwrap_or_else(|errors| panic!("test model is invalid:\n{errors}"));
     let mut log = EventLog::new(Arc::new(model), Keep::ScoringFacts);
     let bytes: Vec<&[u8]> = lines.iter().map(|line| line.as_bytes()).collect();
     let summary = log.append_lines(&bytes, 1, time("2000-01-01T00:00:00Z"));
-    assert!(
-        summary.rejections.is_empty(),
-        "unexpected rejections: {:?}",
-        summary.rejections
-    );
+    assert!(summary.rejections.is_empty(), "unexpected rejections: {:?}", summary.rejections);
     score_log(&log, time(as_of))
 }
 
@@ -87,15 +82,11 @@ fn track(id: &str, user: &str, event: &str, at: &str, properties: &str) -> Strin
 }
 
 fn page(id: &str, who: &str, path: &str, at: &str) -> String {
-    format!(
-        r#"{{"type":"page","messageId":"{id}",{who},"timestamp":"{at}","properties":{{"path":"{path}"}}}}"#
-    )
+    format!(r#"{{"type":"page","messageId":"{id}",{who},"timestamp":"{at}","properties":{{"path":"{path}"}}}}"#)
 }
 
 fn identify(id: &str, who: &str, at: &str, traits: &str) -> String {
-    format!(
-        r#"{{"type":"identify","messageId":"{id}",{who},"timestamp":"{at}","traits":{traits}}}"#
-    )
+    format!(r#"{{"type":"identify","messageId":"{id}",{who},"timestamp":"{at}","traits":{traits}}}"#)
 }
 
 const FIT: &str = r#"{"relationship_status":"engaged","age":30}"#;
@@ -108,34 +99,11 @@ fn engagement_fit_grade_and_mql() {
             BASE_MODEL,
             vec![
                 identify("i1", r#""userId":"u1""#, "2026-11-01T00:00:00Z", FIT),
-                track(
-                    "t1",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-01T01:00:00Z",
-                    "{}",
-                ),
-                page(
-                    "p1",
-                    r#""userId":"u1""#,
-                    "/products/ring",
-                    "2026-11-01T02:00:00Z",
-                ),
+                track("t1", "u1", "Catalog Downloaded", "2026-11-01T01:00:00Z", "{}"),
+                page("p1", r#""userId":"u1""#, "/products/ring", "2026-11-01T02:00:00Z"),
                 page("p2", r#""userId":"u1""#, "/about", "2026-11-01T02:01:00Z"),
-                track(
-                    "t2",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-02T00:00:00Z",
-                    "{}",
-                ),
-                track(
-                    "t3",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-03T00:00:00Z",
-                    "{}",
-                ),
+                track("t2", "u1", "Catalog Downloaded", "2026-11-02T00:00:00Z", "{}"),
+                track("t3", "u1", "Catalog Downloaded", "2026-11-03T00:00:00Z", "{}"),
             ],
             "2026-12-01T00:00:00Z",
             &["u1,70.00,75,A,true,2026-11-03T00:00:00Z"],
@@ -144,33 +112,10 @@ fn engagement_fit_grade_and_mql() {
             "engagement alone is not enough below the minimum grade",
             BASE_MODEL,
             vec![
-                identify(
-                    "i1",
-                    r#""userId":"u1""#,
-                    "2026-11-01T00:00:00Z",
-                    r#"{"age":30}"#,
-                ),
-                track(
-                    "t1",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-01T01:00:00Z",
-                    "{}",
-                ),
-                track(
-                    "t2",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-01T02:00:00Z",
-                    "{}",
-                ),
-                track(
-                    "t3",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-01T03:00:00Z",
-                    "{}",
-                ),
+                identify("i1", r#""userId":"u1""#, "2026-11-01T00:00:00Z", r#"{"age":30}"#),
+                track("t1", "u1", "Catalog Downloaded", "2026-11-01T01:00:00Z", "{}"),
+                track("t2", "u1", "Catalog Downloaded", "2026-11-01T02:00:00Z", "{}"),
+                track("t3", "u1", "Catalog Downloaded", "2026-11-01T03:00:00Z", "{}"),
             ],
             "2026-12-01T00:00:00Z",
             &["u1,60.00,25,C,false,"],
@@ -179,27 +124,9 @@ fn engagement_fit_grade_and_mql() {
             "a trait update that raises the grade makes the lead an MQL at the identify",
             BASE_MODEL,
             vec![
-                track(
-                    "t1",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-01T01:00:00Z",
-                    "{}",
-                ),
-                track(
-                    "t2",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-01T02:00:00Z",
-                    "{}",
-                ),
-                track(
-                    "t3",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-01T03:00:00Z",
-                    "{}",
-                ),
+                track("t1", "u1", "Catalog Downloaded", "2026-11-01T01:00:00Z", "{}"),
+                track("t2", "u1", "Catalog Downloaded", "2026-11-01T02:00:00Z", "{}"),
+                track("t3", "u1", "Catalog Downloaded", "2026-11-01T03:00:00Z", "{}"),
                 identify("i1", r#""userId":"u1""#, "2026-11-05T00:00:00Z", FIT),
             ],
             "2026-12-01T00:00:00Z",
@@ -210,27 +137,9 @@ fn engagement_fit_grade_and_mql() {
             BASE_MODEL,
             vec![
                 identify("i1", r#""userId":"u1""#, "2026-11-01T00:00:00Z", FIT),
-                track(
-                    "t1",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-01T01:00:00Z",
-                    "{}",
-                ),
-                track(
-                    "t2",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-20T01:00:00Z",
-                    "{}",
-                ),
-                track(
-                    "t3",
-                    "u2",
-                    "Catalog Downloaded",
-                    "2026-11-20T01:00:00Z",
-                    "{}",
-                ),
+                track("t1", "u1", "Catalog Downloaded", "2026-11-01T01:00:00Z", "{}"),
+                track("t2", "u1", "Catalog Downloaded", "2026-11-20T01:00:00Z", "{}"),
+                track("t3", "u2", "Catalog Downloaded", "2026-11-20T01:00:00Z", "{}"),
             ],
             "2026-11-10T00:00:00Z",
             &["u1,20.00,75,A,false,"],
@@ -278,20 +187,8 @@ half_life_days = 0
             "one half-life halves an event, two quarter it",
             model,
             vec![
-                track(
-                    "a",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-21T00:00:00Z",
-                    "{}",
-                ),
-                track(
-                    "b",
-                    "u1",
-                    "Catalog Downloaded",
-                    "2026-11-11T00:00:00Z",
-                    "{}",
-                ),
+                track("a", "u1", "Catalog Downloaded", "2026-11-21T00:00:00Z", "{}"),
+                track("b", "u1", "Catalog Downloaded", "2026-11-11T00:00:00Z", "{}"),
             ],
             "2026-12-01T00:00:00Z",
             &["u1,15.00,0,D,false,"],
@@ -299,13 +196,7 @@ half_life_days = 0
         (
             "fractional ages decay continuously",
             model,
-            vec![track(
-                "a",
-                "u1",
-                "Catalog Downloaded",
-                "2026-11-26T00:00:00Z",
-                "{}",
-            )],
+            vec![track("a", "u1", "Catalog Downloaded", "2026-11-26T00:00:00Z", "{}")],
             "2026-12-01T00:00:00Z",
             // 20 * 0.5^(5/10) = 14.142...
             &["u1,14.14,0,D,false,"],
@@ -324,13 +215,7 @@ half_life_days = 0
         (
             "the cap applies to the absolute value of a negative total",
             model,
-            vec![track(
-                "a",
-                "u1",
-                "Unsubscribed",
-                "2026-11-01T00:00:00Z",
-                "{}",
-            )],
+            vec![track("a", "u1", "Unsubscribed", "2026-11-01T00:00:00Z", "{}")],
             "2026-12-01T00:00:00Z",
             &["u1,-30.00,0,D,false,"],
         ),
@@ -379,18 +264,8 @@ points = 5
             vec![
                 page("a", r#""anonymousId":"a1""#, "/", "2026-11-01T10:00:00Z"),
                 page("b", r#""anonymousId":"a2""#, "/", "2026-11-01T10:20:00Z"),
-                identify(
-                    "c",
-                    r#""anonymousId":"a1","userId":"u1""#,
-                    "2026-11-02T00:00:00Z",
-                    "{}",
-                ),
-                identify(
-                    "d",
-                    r#""anonymousId":"a2","userId":"u1""#,
-                    "2026-11-03T00:00:00Z",
-                    "{}",
-                ),
+                identify("c", r#""anonymousId":"a1","userId":"u1""#, "2026-11-02T00:00:00Z", "{}"),
+                identify("d", r#""anonymousId":"a2","userId":"u1""#, "2026-11-03T00:00:00Z", "{}"),
             ],
             "2026-12-01T00:00:00Z",
             &["u1,5.00,0,D,false,"],
@@ -413,18 +288,8 @@ points = 10
 "#;
     let browsing = || {
         vec![
-            page(
-                "p1",
-                r#""anonymousId":"a1""#,
-                "/products/ring",
-                "2026-11-01T10:00:00Z",
-            ),
-            page(
-                "p2",
-                r#""anonymousId":"a1""#,
-                "/products/necklace",
-                "2026-11-01T10:05:00Z",
-            ),
+            page("p1", r#""anonymousId":"a1""#, "/products/ring", "2026-11-01T10:00:00Z"),
+            page("p2", r#""anonymousId":"a1""#, "/products/necklace", "2026-11-01T10:05:00Z"),
         ]
     };
     let with = |extra: Vec<String>| browsing().into_iter().chain(extra).collect::<Vec<_>>();

@@ -58,21 +58,11 @@ impl View {
 
     pub(crate) fn content(i: usize) -> View {
         let (path, title, name) = CONTENT[i];
-        View {
-            path: path.into(),
-            title: format!("{title} | {BRAND}"),
-            name,
-            ..View::home()
-        }
+        View { path: path.into(), title: format!("{title} | {BRAND}"), name, ..View::home() }
     }
 
     pub(crate) fn service(path: &str, title: &str, name: &'static str) -> View {
-        View {
-            path: path.into(),
-            title: format!("{title} | {BRAND}"),
-            name,
-            ..View::home()
-        }
+        View { path: path.into(), title: format!("{title} | {BRAND}"), name, ..View::home() }
     }
 
     pub(crate) fn search(query: &'static str) -> View {
@@ -106,10 +96,7 @@ pub(crate) fn pick_collection(rng: &mut Rand, persona: Persona) -> usize {
 }
 
 pub(crate) fn pick_product_in(rng: &mut Rand, collection: usize) -> usize {
-    let n = PRODUCTS
-        .iter()
-        .filter(|p| p.collection == collection)
-        .count() as u64;
+    let n = PRODUCTS.iter().filter(|p| p.collection == collection).count() as u64;
     let k = rng.below(n) as usize;
     PRODUCTS
         .iter()
@@ -137,20 +124,13 @@ pub(crate) fn landing(rng: &mut Rand, persona: Persona, first_session: bool, app
             Some(col) => View::collection(col),
             None => View::home(),
         };
-        v.search = format!(
-            "?utm_source={}&utm_medium={}&utm_campaign={}",
-            c.source, c.medium, c.name
-        );
+        v.search = format!("?utm_source={}&utm_medium={}&utm_campaign={}", c.source, c.medium, c.name);
         v.referrer = c.referrer;
         v.campaign = Some(c);
         return v;
     }
     if rng.chance(0.35) {
-        return if rng.chance(0.6) {
-            View::home()
-        } else {
-            View::product(pick_product(rng, persona))
-        };
+        return if rng.chance(0.6) { View::home() } else { View::product(pick_product(rng, persona)) };
     }
     let referrer = *rng.pick(REFERRERS);
     let r = rng.unit();

@@ -100,19 +100,10 @@ pub(crate) const SEARCHES: &[&str] = &[
     "platinum ring",
 ];
 
-pub(crate) const CATALOGS: &[&str] = &[
-    "The Bridal Collection 2026",
-    "High Jewelry Lookbook",
-    "Holiday Gifting 2026",
-];
+pub(crate) const CATALOGS: &[&str] = &["The Bridal Collection 2026", "High Jewelry Lookbook", "Holiday Gifting 2026"];
 
-pub(crate) const STORES: &[&str] = &[
-    "Madison Avenue",
-    "Beverly Hills",
-    "Miami Design District",
-    "Chicago Oak Street",
-    "Virtual Consultation",
-];
+pub(crate) const STORES: &[&str] =
+    &["Madison Avenue", "Beverly Hills", "Miami Design District", "Chicago Oak Street", "Virtual Consultation"];
 
 #[rustfmt::skip]
 pub(crate) const FIRST_NAMES: &[&str] = &[
@@ -152,18 +143,11 @@ pub(crate) const USER_AGENTS: &[(&str, bool)] = &[
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", false),
 ];
 
-pub(crate) const LOCALES: &[(&str, f64)] = &[
-    ("en-US", 0.82),
-    ("en-GB", 0.05),
-    ("en-CA", 0.04),
-    ("es-US", 0.04),
-    ("fr-FR", 0.03),
-    ("zh-CN", 0.02),
-];
+pub(crate) const LOCALES: &[(&str, f64)] =
+    &[("en-US", 0.82), ("en-GB", 0.05), ("en-CA", 0.04), ("es-US", 0.04), ("fr-FR", 0.03), ("zh-CN", 0.02)];
 
 /// First-octets of the (synthetic) visitor IP addresses.
-pub(crate) const IP_PREFIXES: &[u8] =
-    &[24, 47, 67, 68, 71, 73, 76, 98, 99, 104, 107, 108, 172, 174];
+pub(crate) const IP_PREFIXES: &[u8] = &[24, 47, 67, 68, 71, 73, 76, 98, 99, 104, 107, 108, 172, 174];
 
 /// A marketing campaign: utm source, medium, name, and the referrer it sends.
 pub(crate) struct Campaign {

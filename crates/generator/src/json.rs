@@ -17,10 +17,7 @@ pub(crate) struct Json {
 
 impl Json {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        Json {
-            buf: Vec::with_capacity(capacity),
-            first: true,
-        }
+        Json { buf: Vec::with_capacity(capacity), first: true }
     }
 
     #[inline]
@@ -106,8 +103,7 @@ impl Json {
     pub(crate) fn b(&mut self, key: &str, value: bool) {
         self.key(key);
         self.sep();
-        self.buf
-            .extend_from_slice(if value { b"true" } else { b"false" });
+        self.buf.extend_from_slice(if value { b"true" } else { b"false" });
     }
 
     pub(crate) fn null(&mut self, key: &str) {

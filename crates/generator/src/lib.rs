@@ -172,20 +172,13 @@ pub fn generate(config: &GeneratorConfig, out: &mut impl Write) -> io::Result<Ge
     let start_ns = end_ns - days * i128::from(DAY) * 1_000_000;
     // first whole millisecond at or after `end - days`
     let start_ms = i64::try_from(-((-start_ns).div_euclid(1_000_000))).expect("timestamp in range");
-    let world = World {
-        seed: config.seed,
-        start_ms,
-        end_ms,
-        last_start_ms: (end_ms - SESSION_SPAN).max(start_ms),
-    };
+    let world = World { seed: config.seed, start_ms, end_ms, last_start_ms: (end_ms - SESSION_SPAN).max(start_ms) };
     let leads = u32::try_from(config.leads).expect("at most u32::MAX leads");
     let visitors = (f64::from(leads) * VISITORS_PER_LEAD).round() as u32;
     let actors = leads.checked_add(visitors).expect("too many leads");
 
     // All actors by first session start (ties: by id).
-    let mut starts: Vec<(i64, u32)> = (0..actors)
-        .map(|id| (sim::first_touch(&world, id), id))
-        .collect();
+    let mut starts: Vec<(i64, u32)> = (0..actors).map(|id| (sim::first_touch(&world, id), id)).collect();
     starts.sort_unstable();
 
     let mut buffered = BufWriter::with_capacity(1 << 18, out);

@@ -69,11 +69,7 @@ impl<'w, W: Write> Output<'w, W> {
     /// Queues a message for delivery at `key` (milliseconds).
     pub(crate) fn push(&mut self, key: i64, text: Box<[u8]>) {
         self.seq += 1;
-        self.heap.push(Pending {
-            key,
-            seq: self.seq,
-            text,
-        });
+        self.heap.push(Pending { key, seq: self.seq, text });
     }
 
     /// Writes every queued message whose delivery time is before `t`.

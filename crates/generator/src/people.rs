@@ -120,12 +120,7 @@ pub(crate) enum Update {
     Social,
 }
 
-pub(crate) fn make_traits(
-    rng: &mut Rand,
-    persona: Persona,
-    id: u32,
-    start: i64,
-) -> (Traits, Option<Update>) {
+pub(crate) fn make_traits(rng: &mut Rand, persona: Persona, id: u32, start: i64) -> (Traits, Option<Update>) {
     let first = *rng.pick(FIRST_NAMES);
     let last = *rng.pick(LAST_NAMES);
     let email = format!(
@@ -154,22 +149,17 @@ pub(crate) fn make_traits(
         created_at: start,
     };
     let mut update = None;
-    let pick_some =
-        |rng: &mut Rand, pool: &[&'static str], n: usize, into: &mut Vec<&'static str>| {
-            for _ in 0..n {
-                let x = *rng.pick(pool);
-                if !into.contains(&x) {
-                    into.push(x);
-                }
+    let pick_some = |rng: &mut Rand, pool: &[&'static str], n: usize, into: &mut Vec<&'static str>| {
+        for _ in 0..n {
+            let x = *rng.pick(pool);
+            if !into.contains(&x) {
+                into.push(x);
             }
-        };
+        }
+    };
     match persona {
         Persona::Affluent => {
-            t.age = Some(if rng.chance(0.9) {
-                rng.range(30, 50)
-            } else {
-                rng.range(51, 58)
-            });
+            t.age = Some(if rng.chance(0.9) { rng.range(30, 50) } else { rng.range(51, 58) });
             if rng.chance(0.8) {
                 t.income = Some(rng.range(30, 120) * 5_000);
             } else {
@@ -179,19 +169,9 @@ pub(crate) fn make_traits(
                 }
             }
             if rng.chance(0.9) {
-                pick_some(
-                    rng,
-                    &["high-end fashion", "accessories"],
-                    2,
-                    &mut t.interests,
-                );
+                pick_some(rng, &["high-end fashion", "accessories"], 2, &mut t.interests);
             }
-            pick_some(
-                rng,
-                &["art", "travel", "wine", "philanthropy", "interior design"],
-                2,
-                &mut t.interests,
-            );
+            pick_some(rng, &["art", "travel", "wine", "philanthropy", "interior design"], 2, &mut t.interests);
             let r = rng.unit();
             if r < 0.85 {
                 t.social = Some(true);
@@ -203,20 +183,11 @@ pub(crate) fn make_traits(
             t.relationship = Some(*rng.pick(&["married", "married", "single", "divorced"]));
         }
         Persona::Bridal => {
-            t.age = Some(if rng.chance(0.9) {
-                rng.range(25, 40)
-            } else {
-                rng.range(41, 46)
-            });
+            t.age = Some(if rng.chance(0.9) { rng.range(25, 40) } else { rng.range(41, 46) });
             if rng.chance(0.65) {
                 t.relationship = Some("engaged");
                 t.interests = vec!["bridal", "wedding"];
-                pick_some(
-                    rng,
-                    &["travel", "home decor", "photography"],
-                    1,
-                    &mut t.interests,
-                );
+                pick_some(rng, &["travel", "home decor", "photography"], 1, &mut t.interests);
             } else {
                 t.relationship = Some("in a relationship");
                 t.interests = vec!["travel", "jewelry"];
@@ -232,12 +203,7 @@ pub(crate) fn make_traits(
             if rng.chance(0.5) {
                 t.income = Some(rng.range(1, 5) * 5_000);
             }
-            pick_some(
-                rng,
-                &["music", "gaming", "streetwear", "sneakers", "k-pop"],
-                2,
-                &mut t.interests,
-            );
+            pick_some(rng, &["music", "gaming", "streetwear", "sneakers", "k-pop"], 2, &mut t.interests);
             t.social = Some(rng.chance(0.4));
             t.relationship = Some(*rng.pick(&["single", "single", "in a relationship"]));
             if rng.chance(0.03) {
@@ -247,12 +213,7 @@ pub(crate) fn make_traits(
         Persona::Budget => {
             t.age = Some(rng.range(25, 65));
             t.income = Some(rng.range(6, 19) * 5_000);
-            pick_some(
-                rng,
-                &["home decor", "gardening", "cooking", "fitness", "reading"],
-                2,
-                &mut t.interests,
-            );
+            pick_some(rng, &["home decor", "gardening", "cooking", "fitness", "reading"], 2, &mut t.interests);
             if rng.chance(0.5) {
                 t.social = Some(false);
             }
@@ -267,12 +228,7 @@ pub(crate) fn make_traits(
         Persona::Gift => {
             t.age = Some(rng.range(45, 72));
             t.income = Some(rng.range(12, 29) * 5_000);
-            pick_some(
-                rng,
-                &["golf", "travel", "watches", "sports"],
-                2,
-                &mut t.interests,
-            );
+            pick_some(rng, &["golf", "travel", "watches", "sports"], 2, &mut t.interests);
             t.social = Some(rng.chance(0.3));
             t.relationship = Some("married");
             let r = rng.unit();

@@ -68,14 +68,7 @@ pub(crate) trait Draw: Rng {
         let hi = (self.next_u64() & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
         let lo = (self.next_u64() & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
         let h = format!("{hi:016x}{lo:016x}");
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
     }
 
     /// `n` random lowercase hex digits.
@@ -124,9 +117,7 @@ mod tests {
 
     #[test]
     fn ln_is_accurate() {
-        for x in [
-            1e-15, 0.001, 0.3, 0.5, 0.999, 1.0, 1.5, 2.0, 10.0, 12345.678,
-        ] {
+        for x in [1e-15, 0.001, 0.3, 0.5, 0.999, 1.0, 1.5, 2.0, 10.0, 12345.678] {
             let err = (ln(x) - x.ln()).abs();
             assert!(err <= 1e-13 * x.ln().abs().max(1.0), "{x}: {err}");
         }

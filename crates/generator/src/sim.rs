@@ -228,11 +228,7 @@ impl Actor {
     pub(crate) fn new(world: &World, id: u32, leads: u32) -> (Actor, i64) {
         let mut rng = stream(world.seed, u64::from(id) + 1);
         let start = draw_first_touch(&mut rng, world);
-        let actor = if id < leads {
-            Actor::new_lead(rng, id, start)
-        } else {
-            Actor::new_visitor(rng)
-        };
+        let actor = if id < leads { Actor::new_lead(rng, id, start) } else { Actor::new_visitor(rng) };
         (actor, start)
     }
 
@@ -242,44 +238,22 @@ impl Actor {
         let sessions_total = rng.range(b.sessions.0, b.sessions.1) as u32;
         let app = rng.chance(0.06);
         let device = Device::new(&mut rng, app, None);
-        Actor {
-            rng,
-            tier,
-            lead: None,
-            devices: vec![device],
-            sessions_total,
-            session_idx: 0,
-            second_from: u32::MAX,
-        }
+        Actor { rng, tier, lead: None, devices: vec![device], sessions_total, session_idx: 0, second_from: u32::MAX }
     }
 
     fn new_lead(mut rng: Rand, id: u32, start: i64) -> Actor {
-        const PERSONAS: [Persona; 6] = [
-            Persona::Affluent,
-            Persona::Bridal,
-            Persona::Student,
-            Persona::Budget,
-            Persona::Gift,
-            Persona::Other,
-        ];
+        const PERSONAS: [Persona; 6] =
+            [Persona::Affluent, Persona::Bridal, Persona::Student, Persona::Budget, Persona::Gift, Persona::Other];
         let persona = PERSONAS[rng.weighted(&[0.22, 0.16, 0.15, 0.23, 0.14, 0.10])];
         let fit = matches!(persona, Persona::Affluent | Persona::Bridal);
-        let tier_weights: &[f64] = if fit {
-            &[0.20, 0.36, 0.44]
-        } else {
-            &[0.60, 0.33, 0.07]
-        };
+        let tier_weights: &[f64] = if fit { &[0.20, 0.36, 0.44] } else { &[0.60, 0.33, 0.07] };
         let tier = [Tier::Low, Tier::Mid, Tier::High][rng.weighted(tier_weights)];
         let b = &LEAD_BEHAVIOUR[tier as usize];
         let sessions_total = rng.range(b.sessions.0, b.sessions.1) as u32;
 
         let (traits, update_kind) = make_traits(&mut rng, persona, id, start);
-        let backend = [
-            Sdk::SegmentPython,
-            Sdk::SegmentNode,
-            Sdk::RudderNode,
-            Sdk::RudderPython,
-        ][rng.weighted(&[0.55, 0.15, 0.15, 0.15])];
+        let backend = [Sdk::SegmentPython, Sdk::SegmentNode, Sdk::RudderNode, Sdk::RudderPython]
+            [rng.weighted(&[0.55, 0.15, 0.15, 0.15])];
         let r = rng.unit();
         let server_first = r < 0.05;
         let alias_flow = !server_first && r < 0.17;
@@ -329,20 +303,12 @@ impl Actor {
     /// Number of this actor's anonymousIds that sent something but were
     /// never linked to a userId (call when the actor is done).
     pub(crate) fn unlinked_devices(&self) -> u64 {
-        self.devices
-            .iter()
-            .filter(|d| d.emitted && !d.linked)
-            .count() as u64
+        self.devices.iter().filter(|d| d.emitted && !d.linked).count() as u64
     }
 
     /// Plays the session starting at `t0`; returns when the next one starts,
     /// or `None` when the actor is done.
-    pub(crate) fn run_session<W: Write>(
-        &mut self,
-        world: &World,
-        out: &mut Output<'_, W>,
-        t0: i64,
-    ) -> Option<i64> {
+    pub(crate) fn run_session<W: Write>(&mut self, world: &World, out: &mut Output<'_, W>, t0: i64) -> Option<i64> {
         let behaviour = if self.lead.is_some() {
             &LEAD_BEHAVIOUR[self.tier as usize]
         } else {
@@ -355,11 +321,7 @@ impl Actor {
         };
         let next = diurnal(&mut self.rng, t0.saturating_add(gap), world);
         let is_last = self.session_idx + 1 >= self.sessions_total || next > world.last_start_ms;
-        let dev = if self.session_idx >= self.second_from && self.rng.chance(0.6) {
-            1
-        } else {
-            0
-        };
+        let dev = if self.session_idx >= self.second_from && self.rng.chance(0.6) { 1 } else { 0 };
         let plan = SessionPlan {
             device: dev,
             index: self.session_idx,
@@ -368,17 +330,8 @@ impl Actor {
         };
 
         // Borrow the parts separately: the cursor holds the rng.
-        let Actor {
-            rng, lead, devices, ..
-        } = self;
-        let mut cur = Cursor {
-            rng,
-            world,
-            out,
-            t: t0,
-            limit: t0 + 3 * HOUR,
-            long_gap_used: false,
-        };
+        let Actor { rng, lead, devices, .. } = self;
+        let mut cur = Cursor { rng, world, out, t: t0, limit: t0 + 3 * HOUR, long_gap_used: false };
         match lead {
             Some(lead) => lead_session(&mut cur, lead, devices, plan, behaviour),
             None => visitor_session(&mut cur, &mut devices[dev], plan, behaviour),
@@ -390,21 +343,9 @@ impl Actor {
 }
 
 /// A page (browser) or screen (app) view.
-fn emit_view<W: Write>(
-    cur: &mut Cursor<'_, '_, W>,
-    d: &mut Device,
-    user: Option<&str>,
-    view: &View,
-) {
+fn emit_view<W: Write>(cur: &mut Cursor<'_, '_, W>, d: &mut Device, user: Option<&str>, view: &View) {
     let msg = if d.app.is_some() {
-        Msg {
-            sdk: Sdk::Mobile,
-            anon: Some(&d.anon),
-            user,
-            device: Some(d),
-            page: None,
-            body: Body::Screen(view),
-        }
+        Msg { sdk: Sdk::Mobile, anon: Some(&d.anon), user, device: Some(d), page: None, body: Body::Screen(view) }
     } else {
         // The page is in `properties`; `context.page` only when the path is
         // not (a few events exercise each path fallback).
@@ -417,14 +358,7 @@ fn emit_view<W: Write>(
             PathIn::Properties
         };
         let page = (path_in == PathIn::ContextPage).then_some(view);
-        Msg {
-            sdk: Sdk::AnalyticsJs,
-            anon: Some(&d.anon),
-            user,
-            device: Some(d),
-            page,
-            body: Body::Page(view, path_in),
-        }
+        Msg { sdk: Sdk::AnalyticsJs, anon: Some(&d.anon), user, device: Some(d), page, body: Body::Page(view, path_in) }
     };
     if cur.emit(msg) {
         d.emitted = true;
@@ -442,14 +376,7 @@ fn emit_client_track<W: Write>(
     props: &dyn Fn(&mut Json),
 ) {
     let page = d.app.is_none().then_some(view);
-    let msg = Msg {
-        sdk: d.sdk(),
-        anon: Some(&d.anon),
-        user,
-        device: Some(d),
-        page,
-        body: Body::Track(event, props),
-    };
+    let msg = Msg { sdk: d.sdk(), anon: Some(&d.anon), user, device: Some(d), page, body: Body::Track(event, props) };
     if cur.emit(msg) {
         d.emitted = true;
         d.linked |= user.is_some();
@@ -457,12 +384,7 @@ fn emit_client_track<W: Write>(
 }
 
 /// A track event sent by the brand's backend (userId only).
-fn emit_server_track<W: Write>(
-    cur: &mut Cursor<'_, '_, W>,
-    lead: &Lead,
-    event: &str,
-    props: &dyn Fn(&mut Json),
-) {
+fn emit_server_track<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &Lead, event: &str, props: &dyn Fn(&mut Json)) {
     cur.emit(Msg {
         sdk: lead.backend,
         anon: None,
@@ -491,13 +413,7 @@ fn product_viewed_props(j: &mut Json, p: usize) {
 /// Links device `dev` to the lead: an identify with both ids (from the
 /// client or the backend), or for alias-flow leads an `alias` then a
 /// userId-only identify.
-fn identify<W: Write>(
-    cur: &mut Cursor<'_, '_, W>,
-    lead: &mut Lead,
-    devices: &mut [Device],
-    dev: usize,
-    view: &View,
-) {
+fn identify<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &mut Lead, devices: &mut [Device], dev: usize, view: &View) {
     if lead.identified {
         return;
     }
@@ -526,11 +442,7 @@ fn identify<W: Write>(
             body: Body::Identify(&full, None),
         });
     } else {
-        let sdk = if cur.rng.chance(0.6) {
-            d.sdk()
-        } else {
-            lead.backend
-        };
+        let sdk = if cur.rng.chance(0.6) { d.sdk() } else { lead.backend };
         let client = !sdk.is_server();
         let page = (client && d.app.is_none()).then_some(view);
         let msg = Msg {
@@ -580,11 +492,7 @@ fn update_identify<W: Write>(cur: &mut Cursor<'_, '_, W>, lead: &mut Lead, updat
     let traits = &lead.traits;
     let new = |j: &mut Json| traits.write_update(j, update);
     let old = |j: &mut Json| j.raw_members(members);
-    let context: Option<&dyn Fn(&mut Json)> = if cur.rng.chance(0.5) {
-        Some(&old)
-    } else {
-        None
-    };
+    let context: Option<&dyn Fn(&mut Json)> = if cur.rng.chance(0.5) { Some(&old) } else { None };
     cur.emit(Msg {
         sdk: lead.backend,
         anon: None,
@@ -604,12 +512,7 @@ fn lead_session<W: Write>(
     plan: SessionPlan,
     b: &Behaviour,
 ) {
-    let SessionPlan {
-        device: dev,
-        index: sidx,
-        pages,
-        last: is_last,
-    } = plan;
+    let SessionPlan { device: dev, index: sidx, pages, last: is_last } = plan;
     let persona = lead.persona;
     let fit = matches!(persona, Persona::Affluent | Persona::Bridal);
     let boost = if fit { 1.5 } else { 1.0 };
@@ -642,9 +545,7 @@ fn lead_session<W: Write>(
             emit_view(cur, &mut devices[dev], user, &view);
             cur.advance(5 * SECOND, MINUTE);
         }
-        let reason = *cur
-            .rng
-            .pick(&["too many emails", "no longer interested", "not relevant"]);
+        let reason = *cur.rng.pick(&["too many emails", "no longer interested", "not relevant"]);
         emit_server_track(cur, lead, "Unsubscribed", &|j| {
             j.s("list", "The Edit");
             j.s("reason", reason);
@@ -669,39 +570,22 @@ fn lead_session<W: Write>(
         }
         let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
         if let Some(q) = view.query {
-            emit_client_track(
-                cur,
-                &mut devices[dev],
-                user,
-                &view,
-                "Products Searched",
-                &|j| j.s("query", q),
-            );
+            emit_client_track(cur, &mut devices[dev], user, &view, "Products Searched", &|j| j.s("query", q));
             cur.advance(300, 2 * SECOND);
         }
         emit_view(cur, &mut devices[dev], user, &view);
         if let Some(pi) = view.product {
             if !app && cur.rng.chance(0.18) {
                 cur.advance(300, 3 * SECOND);
-                emit_client_track(
-                    cur,
-                    &mut devices[dev],
-                    user,
-                    &view,
-                    "Product Viewed",
-                    &|j| product_viewed_props(j, pi),
-                );
+                emit_client_track(cur, &mut devices[dev], user, &view, "Product Viewed", &|j| {
+                    product_viewed_props(j, pi)
+                });
             }
             if cur.rng.chance(b.wishlist) {
                 cur.advance(5 * SECOND, 90 * SECOND);
-                emit_client_track(
-                    cur,
-                    &mut devices[dev],
-                    user,
-                    &view,
-                    "Product Added to Wishlist",
-                    &|j| product_props(j, pi),
-                );
+                emit_client_track(cur, &mut devices[dev], user, &view, "Product Added to Wishlist", &|j| {
+                    product_props(j, pi)
+                });
             }
         }
         if identify_at == Some(p) {
@@ -722,17 +606,10 @@ fn lead_session<W: Write>(
         cur.advance(SECOND, 20 * SECOND);
         let source = *cur.rng.pick(&["footer", "popup", "account"]);
         let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
-        emit_client_track(
-            cur,
-            &mut devices[dev],
-            user,
-            &view,
-            "Newsletter Subscribed",
-            &|j| {
-                j.s("list", "The Edit");
-                j.s("source", source);
-            },
-        );
+        emit_client_track(cur, &mut devices[dev], user, &view, "Newsletter Subscribed", &|j| {
+            j.s("list", "The Edit");
+            j.s("source", source);
+        });
         lead.newsletter_at = Some(sidx);
     }
     if !lead.catalog && cur.rng.chance(b.catalog * boost) {
@@ -749,17 +626,10 @@ fn lead_session<W: Write>(
             _ => *cur.rng.pick(CATALOGS),
         };
         let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
-        emit_client_track(
-            cur,
-            &mut devices[dev],
-            user,
-            &view,
-            "Catalog Downloaded",
-            &|j| {
-                j.s("catalog", catalog);
-                j.s("format", "pdf");
-            },
-        );
+        emit_client_track(cur, &mut devices[dev], user, &view, "Catalog Downloaded", &|j| {
+            j.s("catalog", catalog);
+            j.s("format", "pdf");
+        });
         lead.catalog = true;
     }
     if lead.inquiries < 2 && cur.rng.chance(b.inquiry * boost) {
@@ -777,9 +647,7 @@ fn lead_session<W: Write>(
             (false, false) => cur.rng.range(12, 79),
         };
         let p = pick_product(cur.rng, persona);
-        let topic = *cur
-            .rng
-            .pick(&["availability", "customization", "pricing", "sizing"]);
+        let topic = *cur.rng.pick(&["availability", "customization", "pricing", "sizing"]);
         emit_server_track(cur, lead, "Inquiry Submitted", &|j| {
             j.s("channel", "contact-form");
             j.i("message_length", length);
@@ -791,11 +659,7 @@ fn lead_session<W: Write>(
     }
     if !lead.appointment && cur.rng.chance(b.appointment * boost) {
         cur.advance(20 * SECOND, 3 * MINUTE);
-        view = View::service(
-            "/pages/book-an-appointment",
-            "Book an Appointment",
-            "Appointment",
-        );
+        view = View::service("/pages/book-an-appointment", "Book an Appointment", "Appointment");
         let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
         emit_view(cur, &mut devices[dev], user, &view);
         identify(cur, lead, devices, dev, &view);
@@ -804,8 +668,7 @@ fn lead_session<W: Write>(
         let kind = if persona == Persona::Bridal {
             "bridal consultation"
         } else {
-            *cur.rng
-                .pick(&["private viewing", "styling session", "bespoke design"])
+            *cur.rng.pick(&["private viewing", "styling session", "bespoke design"])
         };
         let date = date_string(cur.t + cur.rng.range(2, 21) * DAY);
         emit_server_track(cur, lead, "Appointment Booked", &|j| {
@@ -815,11 +678,7 @@ fn lead_session<W: Write>(
         });
         lead.appointment = true;
     }
-    if !lead.ordered
-        && cur
-            .rng
-            .chance(if lead.appointment { 0.15 } else { b.order })
-    {
+    if !lead.ordered && cur.rng.chance(if lead.appointment { 0.15 } else { b.order }) {
         cur.advance(20 * SECOND, 3 * MINUTE);
         view = View::service("/cart", "Your Bag", "Cart");
         let user = devices[dev].logged_in.then_some(lead.user_id.as_str());
@@ -888,15 +747,8 @@ fn lead_session<W: Write>(
 }
 
 /// One session of an anonymous visitor: pages and a few client events.
-fn visitor_session<W: Write>(
-    cur: &mut Cursor<'_, '_, W>,
-    d: &mut Device,
-    plan: SessionPlan,
-    b: &Behaviour,
-) {
-    let SessionPlan {
-        index: sidx, pages, ..
-    } = plan;
+fn visitor_session<W: Write>(cur: &mut Cursor<'_, '_, W>, d: &mut Device, plan: SessionPlan, b: &Behaviour) {
+    let SessionPlan { index: sidx, pages, .. } = plan;
     let persona = Persona::Visitor;
     let app = d.app.is_some();
     let mut view = landing(cur.rng, persona, sidx == 0, app);
@@ -909,24 +761,18 @@ fn visitor_session<W: Write>(
             view = next_view(cur.rng, persona, b.product_share, &view);
         }
         if let Some(q) = view.query {
-            emit_client_track(cur, d, None, &view, "Products Searched", &|j| {
-                j.s("query", q)
-            });
+            emit_client_track(cur, d, None, &view, "Products Searched", &|j| j.s("query", q));
             cur.advance(300, 2 * SECOND);
         }
         emit_view(cur, d, None, &view);
         if let Some(pi) = view.product {
             if !app && cur.rng.chance(0.2) {
                 cur.advance(300, 3 * SECOND);
-                emit_client_track(cur, d, None, &view, "Product Viewed", &|j| {
-                    product_viewed_props(j, pi)
-                });
+                emit_client_track(cur, d, None, &view, "Product Viewed", &|j| product_viewed_props(j, pi));
             }
             if cur.rng.chance(b.wishlist) {
                 cur.advance(5 * SECOND, 90 * SECOND);
-                emit_client_track(cur, d, None, &view, "Product Added to Wishlist", &|j| {
-                    product_props(j, pi)
-                });
+                emit_client_track(cur, d, None, &view, "Product Added to Wishlist", &|j| product_props(j, pi));
             }
         }
     }

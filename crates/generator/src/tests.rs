@@ -11,11 +11,7 @@ fn run(config: &GeneratorConfig) -> (Vec<u8>, GeneratedStats) {
 }
 
 fn small(leads: usize, seed: u64) -> GeneratorConfig {
-    GeneratorConfig {
-        leads,
-        seed,
-        ..GeneratorConfig::default()
-    }
+    GeneratorConfig { leads, seed, ..GeneratorConfig::default() }
 }
 
 /// All messages, batches flattened, in file order.
@@ -84,22 +80,14 @@ fn messages_are_well_formed_and_in_window() {
     let mut events: HashMap<String, usize> = HashMap::new();
     for m in messages(&buf) {
         let ty = m["type"].as_str().expect("type");
-        assert!(
-            ["identify", "track", "page", "screen", "group", "alias"].contains(&ty),
-            "{ty}"
-        );
+        assert!(["identify", "track", "page", "screen", "group", "alias"].contains(&ty), "{ty}");
         *types.entry(ty.to_string()).or_default() += 1;
         assert!(m["messageId"].as_str().is_some_and(|s| !s.is_empty()));
         assert!(
-            m.get("userId").and_then(Value::as_str).is_some()
-                || m.get("anonymousId").and_then(Value::as_str).is_some(),
+            m.get("userId").and_then(Value::as_str).is_some() || m.get("anonymousId").and_then(Value::as_str).is_some(),
             "no identity: {m}"
         );
-        let time = m
-            .get("timestamp")
-            .or_else(|| m.get("originalTimestamp"))
-            .and_then(Value::as_str)
-            .expect("a time");
+        let time = m.get("timestamp").or_else(|| m.get("originalTimestamp")).and_then(Value::as_str).expect("a time");
         let t: jiff::Timestamp = time.parse().expect("RFC 3339");
         assert!(t >= start && t < end, "{time} outside the window");
         assert!(time.ends_with('Z') && time.len() == 24, "{time}");
@@ -111,25 +99,16 @@ fn messages_are_well_formed_and_in_window() {
             let path = m["properties"]["path"]
                 .as_str()
                 .or_else(|| m["context"]["page"]["path"].as_str())
-                .or_else(|| {
-                    m["properties"]["url"]
-                        .as_str()
-                        .and_then(|u| u.strip_prefix("https://www.aurelle.example"))
-                })
+                .or_else(|| m["properties"]["url"].as_str().and_then(|u| u.strip_prefix("https://www.aurelle.example")))
                 .expect("a page path");
             assert!(path.starts_with('/'), "{path}");
         }
         if ty == "track" {
-            *events
-                .entry(m["event"].as_str().expect("event").to_string())
-                .or_default() += 1;
+            *events.entry(m["event"].as_str().expect("event").to_string()).or_default() += 1;
         }
     }
     for ty in ["identify", "track", "page", "screen", "alias"] {
-        assert!(
-            types.get(ty).copied().unwrap_or(0) > 0,
-            "no {ty}: {types:?}"
-        );
+        assert!(types.get(ty).copied().unwrap_or(0) > 0, "no {ty}: {types:?}");
     }
     for event in [
         "Catalog Downloaded",
@@ -146,10 +125,8 @@ fn messages_are_well_formed_and_in_window() {
 fn requested_number_of_leads() {
     for leads in [0, 1, 7, 250] {
         let (buf, stats) = run(&small(leads, 11));
-        let users: HashSet<String> = messages(&buf)
-            .iter()
-            .filter_map(|m| m.get("userId").and_then(Value::as_str).map(str::to_string))
-            .collect();
+        let users: HashSet<String> =
+            messages(&buf).iter().filter_map(|m| m.get("userId").and_then(Value::as_str).map(str::to_string)).collect();
         assert_eq!(users.len(), leads);
         assert_eq!(stats.leads, leads as u64);
     }
@@ -175,20 +152,12 @@ fn duplicates_are_present_and_verbatim() {
 
 #[test]
 fn short_window_and_odd_end() {
-    let config = GeneratorConfig {
-        leads: 100,
-        seed: 9,
-        end: "2026-03-01T12:34:56.789123Z".parse().unwrap(),
-        days: 1,
-    };
+    let config = GeneratorConfig { leads: 100, seed: 9, end: "2026-03-01T12:34:56.789123Z".parse().unwrap(), days: 1 };
     let (buf, stats) = run(&config);
     assert!(stats.lines > 0);
     let start = config.end - jiff::SignedDuration::from_hours(24);
     for m in messages(&buf) {
-        let time = m
-            .get("timestamp")
-            .or_else(|| m.get("originalTimestamp"))
-            .unwrap();
+        let time = m.get("timestamp").or_else(|| m.get("originalTimestamp")).unwrap();
         let t: jiff::Timestamp = time.as_str().unwrap().parse().unwrap();
         assert!(t >= start && t < config.end);
     }
@@ -210,13 +179,7 @@ fn model_parses_as_toml() {
             assert!(ids.insert(f["id"].as_str().unwrap().to_string()));
         }
     }
-    for id in [
-        "repeat-visits",
-        "product-page",
-        "catalog-download",
-        "detailed-inquiry",
-        "unsubscribed",
-    ] {
+    for id in ["repeat-visits", "product-page", "catalog-download", "detailed-inquiry", "unsubscribed"] {
         assert!(ids.contains(id), "{id}");
     }
     let persona_ids: Vec<_> = personas.iter().map(|p| p["id"].as_str().unwrap()).collect();
@@ -238,10 +201,7 @@ fn some_gaps_are_exactly_thirty_minutes_and_some_just_over() {
     let mut times: HashMap<String, Vec<i64>> = HashMap::new();
     for m in messages(&buf) {
         if let Some(anon) = m.get("anonymousId").and_then(Value::as_str) {
-            times
-                .entry(anon.to_string())
-                .or_default()
-                .push(event_time(&m).as_millisecond());
+            times.entry(anon.to_string()).or_default().push(event_time(&m).as_millisecond());
         }
     }
     let (mut exact, mut just_over) = (0, 0);
@@ -264,15 +224,9 @@ fn some_gaps_are_exactly_thirty_minutes_and_some_just_over() {
 fn messages_come_in_the_formats_of_several_sdks() {
     let (buf, _) = run(&small(500, 4));
     let mut libraries = HashSet::new();
-    let (mut original_only, mut context_traits_only, mut both_traits, mut string_age, mut nulls) =
-        (0, 0, 0, 0, 0);
+    let (mut original_only, mut context_traits_only, mut both_traits, mut string_age, mut nulls) = (0, 0, 0, 0, 0);
     for m in messages(&buf) {
-        libraries.insert(
-            m["context"]["library"]["name"]
-                .as_str()
-                .expect("library")
-                .to_string(),
-        );
+        libraries.insert(m["context"]["library"]["name"].as_str().expect("library").to_string());
         if m.get("timestamp").is_none() {
             assert!(m.get("originalTimestamp").is_some());
             original_only += 1;
@@ -288,12 +242,7 @@ fn messages_come_in_the_formats_of_several_sdks() {
             }
             let traits = traits.or(context_traits).expect("traits");
             string_age += usize::from(traits.get("age").is_some_and(Value::is_string));
-            nulls += traits
-                .as_object()
-                .unwrap()
-                .values()
-                .filter(|v| v.is_null())
-                .count();
+            nulls += traits.as_object().unwrap().values().filter(|v| v.is_null()).count();
         }
     }
     for library in [
@@ -321,21 +270,13 @@ fn delivery_is_roughly_time_ordered_with_some_late_messages() {
         if t < latest {
             behind += 1;
             // a message is at most a day late, and its retry at most 6 hours later
-            assert!(
-                latest - t <= 30 * 3_600_000,
-                "{} h late",
-                (latest - t) / 3_600_000
-            );
+            assert!(latest - t <= 30 * 3_600_000, "{} h late", (latest - t) / 3_600_000);
             an_hour_behind += u64::from(latest - t > 3_600_000);
         }
         latest = latest.max(t);
     }
     assert!(behind > 0 && an_hour_behind > 0);
-    assert!(
-        behind < stats.messages / 10,
-        "{behind} of {} out of order",
-        stats.messages
-    );
+    assert!(behind < stats.messages / 10, "{behind} of {} out of order", stats.messages);
 }
 
 #[test]

@@ -18,9 +18,7 @@ fn timestamp(ms: i64) -> Timestamp {
 /// Appends `ms` (milliseconds since the Unix epoch) as
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub(crate) fn write_rfc3339_ms(buf: &mut Vec<u8>, ms: i64) {
-    PRINTER
-        .print_timestamp(&timestamp(ms), buf)
-        .expect("writing to a Vec cannot fail");
+    PRINTER.print_timestamp(&timestamp(ms), buf).expect("writing to a Vec cannot fail");
 }
 
 /// `YYYY-MM-DD` of the UTC day containing `ms`.

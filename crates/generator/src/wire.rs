@@ -267,32 +267,13 @@ impl Device {
                 break ua;
             }
         };
-        let ip = format!(
-            "{}.{}.{}.{}",
-            rng.pick(IP_PREFIXES),
-            rng.range(0, 255),
-            rng.range(0, 255),
-            rng.range(1, 254)
-        );
+        let ip = format!("{}.{}.{}.{}", rng.pick(IP_PREFIXES), rng.range(0, 255), rng.range(0, 255), rng.range(1, 254));
         let weights: Vec<f64> = LOCALES.iter().map(|l| l.1).collect();
         let locale = LOCALES[rng.weighted(&weights)].0;
-        Device {
-            anon,
-            app,
-            ua,
-            ip,
-            locale,
-            logged_in: false,
-            linked: false,
-            emitted: false,
-        }
+        Device { anon, app, ua, ip, locale, logged_in: false, linked: false, emitted: false }
     }
 
     pub(crate) fn sdk(&self) -> Sdk {
-        if self.app.is_some() {
-            Sdk::Mobile
-        } else {
-            Sdk::AnalyticsJs
-        }
+        if self.app.is_some() { Sdk::Mobile } else { Sdk::AnalyticsJs }
     }
 }

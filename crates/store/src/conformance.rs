@@ -116,12 +116,8 @@ fn message_ids(events: &[StoredEvent]) -> Vec<String> {
     events
         .iter()
         .map(|event| {
-            let value: serde_json::Value =
-                serde_json::from_str(&event.json).expect("stored JSON parses");
-            value["messageId"]
-                .as_str()
-                .expect("stored JSON has a messageId")
-                .to_owned()
+            let value: serde_json::Value = serde_json::from_str(&event.json).expect("stored JSON parses");
+            value["messageId"].as_str().expect("stored JSON has a messageId").to_owned()
         })
         .collect()
 }
@@ -144,20 +140,8 @@ fn strings(ids: &[&str]) -> Vec<String> {
 pub fn appending_the_same_events_twice_stores_them_once(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
     let batch = [event("k1"), event("k2"), event("k3")];
-    assert_eq!(
-        store.append_events(&batch).unwrap(),
-        Appended {
-            accepted: 3,
-            duplicates: 0
-        }
-    );
-    assert_eq!(
-        store.append_events(&batch).unwrap(),
-        Appended {
-            accepted: 0,
-            duplicates: 3
-        }
-    );
+    assert_eq!(store.append_events(&batch).unwrap(), Appended { accepted: 3, duplicates: 0 });
+    assert_eq!(store.append_events(&batch).unwrap(), Appended { accepted: 0, duplicates: 3 });
     assert_eq!(store.append_events(&[]).unwrap(), Appended::default());
     assert_eq!(store.event_count().unwrap(), 3);
     assert_eq!(message_ids(&all_events(&*store)), ["k1", "k2", "k3"]);
@@ -165,24 +149,10 @@ pub fn appending_the_same_events_twice_stores_them_once(fresh_store: FreshStore<
 
 pub fn a_key_repeated_within_one_batch_keeps_only_the_first_event(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    let first = NewEvent {
-        json: r#"{"messageId":"k1","note":"first"}"#.to_owned(),
-        ..event("k1")
-    };
-    let second = NewEvent {
-        json: r#"{"messageId":"k1","note":"second"}"#.to_owned(),
-        ..event("k1")
-    };
-    let appended = store
-        .append_events(&[first.clone(), event("k2"), second])
-        .unwrap();
-    assert_eq!(
-        appended,
-        Appended {
-            accepted: 2,
-            duplicates: 1
-        }
-    );
+    let first = NewEvent { json: r#"{"messageId":"k1","note":"first"}"#.to_owned(), ..event("k1") };
+    let second = NewEvent { json: r#"{"messageId":"k1","note":"second"}"#.to_owned(), ..event("k1") };
+    let appended = store.append_events(&[first.clone(), event("k2"), second]).unwrap();
+    assert_eq!(appended, Appended { accepted: 2, duplicates: 1 });
     let stored = all_events(&*store);
     assert_eq!(message_ids(&stored), ["k1", "k2"]);
     assert_eq!(stored[0].json, first.json);
@@ -193,19 +163,10 @@ pub fn events_are_kept_in_acceptance_order_across_batches(fresh_store: FreshStor
     let first_batch = [event("z"), event("a"), event("m")];
     let second_batch = [event("b"), event("a"), event("y")];
     store.append_events(&first_batch).unwrap();
-    assert_eq!(
-        store.append_events(&second_batch).unwrap(),
-        Appended {
-            accepted: 2,
-            duplicates: 1
-        }
-    );
+    assert_eq!(store.append_events(&second_batch).unwrap(), Appended { accepted: 2, duplicates: 1 });
     let stored = all_events(&*store);
     assert_eq!(message_ids(&stored), ["z", "a", "m", "b", "y"]);
-    assert!(
-        stored.windows(2).all(|pair| pair[0].seq < pair[1].seq),
-        "seq increases: {stored:?}"
-    );
+    assert!(stored.windows(2).all(|pair| pair[0].seq < pair[1].seq), "seq increases: {stored:?}");
     let accepted = [&first_batch[..], &second_batch[..1], &second_batch[2..]].concat();
     let expected_json: Vec<&str> = accepted.iter().map(|event| event.json.as_str()).collect();
     let stored_json: Vec<&str> = stored.iter().map(|event| event.json.as_str()).collect();
@@ -214,16 +175,10 @@ pub fn events_are_kept_in_acceptance_order_across_batches(fresh_store: FreshStor
 
 /// For any batches over a few keys: each append counts what is new, and the
 /// log holds the first event of each key, in order, whatever the page size.
-pub fn any_batches_keep_the_first_event_of_each_key_in_acceptance_order(
-    fresh_store: FreshStore<'_>,
-) {
+pub fn any_batches_keep_the_first_event_of_each_key_in_acceptance_order(fresh_store: FreshStore<'_>) {
     let fresh_store = RefCell::new(fresh_store);
     let batches = prop::collection::vec(prop::collection::vec(0u8..8, 0..8), 0..5);
-    let mut runner = TestRunner::new(Config {
-        cases: 48,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() });
     let result = runner.run(&(batches, 1usize..6), |(batches, page_size)| {
         let mut store = (*fresh_store.borrow_mut())();
         let mut expected: Vec<(String, String)> = Vec::new();
@@ -310,16 +265,9 @@ pub fn an_error_from_the_page_visitor_stops_paging_and_is_returned(fresh_store: 
     let mut visits = 0;
     let result = store.for_each_event_page(2, &mut |_| {
         visits += 1;
-        if visits == 2 {
-            Err(StoreError::Invalid("stop here".to_owned()))
-        } else {
-            Ok(())
-        }
+        if visits == 2 { Err(StoreError::Invalid("stop here".to_owned())) } else { Ok(()) }
     });
-    assert!(
-        matches!(&result, Err(StoreError::Invalid(message)) if message == "stop here"),
-        "{result:?}"
-    );
+    assert!(matches!(&result, Err(StoreError::Invalid(message)) if message == "stop here"), "{result:?}");
     assert_eq!(visits, 2);
 }
 
@@ -351,14 +299,8 @@ pub fn events_for_identities_match_user_anonymous_and_previous_ids(fresh_store: 
         (&[], &[], &[]),
     ];
     for (user_ids, anonymous_ids, expected) in cases {
-        let found = store
-            .events_for_identities(&strings(user_ids), &strings(anonymous_ids))
-            .unwrap();
-        assert_eq!(
-            message_ids(&found),
-            *expected,
-            "users {user_ids:?}, anonymous {anonymous_ids:?}"
-        );
+        let found = store.events_for_identities(&strings(user_ids), &strings(anonymous_ids)).unwrap();
+        assert_eq!(message_ids(&found), *expected, "users {user_ids:?}, anonymous {anonymous_ids:?}");
     }
 }
 
@@ -375,30 +317,16 @@ pub fn events_for_identities_accept_thousands_of_ids(fresh_store: FreshStore<'_>
         })
         .collect();
     store.append_events(&events).unwrap();
-    let mut user_ids: Vec<String> = (0..3000)
-        .step_by(2)
-        .map(|index| format!("user-{index}"))
-        .collect();
+    let mut user_ids: Vec<String> = (0..3000).step_by(2).map(|index| format!("user-{index}")).collect();
     user_ids.extend((0..100).map(|index| format!("unknown-{index}")));
-    let anonymous_ids: Vec<String> = (1..3000)
-        .step_by(2)
-        .map(|index| format!("anon-{index}"))
-        .collect();
-    let found = store
-        .events_for_identities(&user_ids, &anonymous_ids)
-        .unwrap();
+    let anonymous_ids: Vec<String> = (1..3000).step_by(2).map(|index| format!("anon-{index}")).collect();
+    let found = store.events_for_identities(&user_ids, &anonymous_ids).unwrap();
     let all_keys: Vec<String> = (0..3000).map(|index| format!("k{index}")).collect();
     assert_eq!(message_ids(&found), all_keys);
 
-    let every_fourth: Vec<String> = (0..3000)
-        .step_by(4)
-        .map(|index| format!("user-{index}"))
-        .collect();
+    let every_fourth: Vec<String> = (0..3000).step_by(4).map(|index| format!("user-{index}")).collect();
     let found = store.events_for_identities(&every_fourth, &[]).unwrap();
-    let expected: Vec<String> = (0..3000)
-        .step_by(4)
-        .map(|index| format!("k{index}"))
-        .collect();
+    let expected: Vec<String> = (0..3000).step_by(4).map(|index| format!("k{index}")).collect();
     assert_eq!(message_ids(&found), expected);
 }
 
@@ -406,9 +334,7 @@ pub fn events_for_identities_accept_thousands_of_ids(fresh_store: FreshStore<'_>
 /// given and the (user ids, anonymous ids) expected.
 fn assert_links(store: &dyn Store, cases: &[(&[&str], &[&str], &[&str], &[&str])]) {
     for (user_ids, anonymous_ids, expected_users, expected_anonymous) in cases {
-        let (users, anonymous) = store
-            .linked_identities(&strings(user_ids), &strings(anonymous_ids))
-            .unwrap();
+        let (users, anonymous) = store.linked_identities(&strings(user_ids), &strings(anonymous_ids)).unwrap();
         assert_eq!(
             (users, anonymous),
             (strings(expected_users), strings(expected_anonymous)),
@@ -460,72 +386,31 @@ pub fn linked_identities_follow_aliases_both_ways(fresh_store: FreshStore<'_>) {
         ])
         .unwrap();
     let (users, anonymous) = store.linked_identities(&strings(&["u1"]), &[]).unwrap();
-    assert!(
-        users.contains(&"u2".to_owned()) && users.contains(&"u1".to_owned()),
-        "{users:?}"
-    );
+    assert!(users.contains(&"u2".to_owned()) && users.contains(&"u1".to_owned()), "{users:?}");
     assert!(anonymous.contains(&"a5".to_owned()), "{anonymous:?}");
-    assert!(
-        !users.iter().chain(&anonymous).any(|id| id.ends_with('9')),
-        "{users:?} {anonymous:?}"
-    );
+    assert!(!users.iter().chain(&anonymous).any(|id| id.ends_with('9')), "{users:?} {anonymous:?}");
 
     let (users, _) = store.linked_identities(&strings(&["u2"]), &[]).unwrap();
     assert_eq!(users, ["u1", "u2"]);
     let (users, anonymous) = store.linked_identities(&[], &strings(&["a5"])).unwrap();
     assert_eq!((users, anonymous), (strings(&["u1"]), strings(&["a5"])));
-    assert_links(
-        &*store,
-        &[(&["u7"], &[], &["u7"], &[]), (&[], &["a7"], &[], &["a7"])],
-    );
+    assert_links(&*store, &[(&["u7"], &[], &["u7"], &[]), (&[], &["a7"], &[], &["a7"])]);
 }
 
 /// Links are followed one step per call; the caller iterates to a fixpoint.
 pub fn linked_identities_take_a_single_step(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    store
-        .append_events(&[
-            event_of("k1", Some("u1"), Some("a1")),
-            event_of("k2", Some("u2"), Some("a1")),
-        ])
-        .unwrap();
-    assert_links(
-        &*store,
-        &[
-            (&["u1"], &[], &["u1"], &["a1"]),
-            (&["u1"], &["a1"], &["u1", "u2"], &["a1"]),
-        ],
-    );
+    store.append_events(&[event_of("k1", Some("u1"), Some("a1")), event_of("k2", Some("u2"), Some("a1"))]).unwrap();
+    assert_links(&*store, &[(&["u1"], &[], &["u1"], &["a1"]), (&["u1"], &["a1"], &["u1", "u2"], &["a1"])]);
 }
 
 pub fn a_duplicate_event_adds_no_identity_link(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    store
-        .append_events(&[event_of("k1", Some("u1"), None)])
-        .unwrap();
-    let appended = store
-        .append_events(&[
-            event_of("k1", Some("u1"), Some("a1")),
-            alias("k1", "u0", "u1"),
-        ])
-        .unwrap();
-    assert_eq!(
-        appended,
-        Appended {
-            accepted: 0,
-            duplicates: 2
-        }
-    );
-    assert_links(
-        &*store,
-        &[(&["u1"], &[], &["u1"], &[]), (&[], &["a1"], &[], &["a1"])],
-    );
-    assert_eq!(
-        store
-            .events_for_identities(&strings(&["u0"]), &strings(&["a1"]))
-            .unwrap(),
-        []
-    );
+    store.append_events(&[event_of("k1", Some("u1"), None)]).unwrap();
+    let appended = store.append_events(&[event_of("k1", Some("u1"), Some("a1")), alias("k1", "u0", "u1")]).unwrap();
+    assert_eq!(appended, Appended { accepted: 0, duplicates: 2 });
+    assert_links(&*store, &[(&["u1"], &[], &["u1"], &[]), (&[], &["a1"], &[], &["a1"])]);
+    assert_eq!(store.events_for_identities(&strings(&["u0"]), &strings(&["a1"])).unwrap(), []);
 }
 
 pub fn an_empty_store_has_no_models(fresh_store: FreshStore<'_>) {
@@ -537,87 +422,42 @@ pub fn an_empty_store_has_no_models(fresh_store: FreshStore<'_>) {
 
 /// (version, active) of every stored model, newest first.
 fn model_versions(store: &dyn Store) -> Vec<(i64, bool)> {
-    store
-        .models()
-        .unwrap()
-        .iter()
-        .map(|model| (model.version, model.active))
-        .collect()
+    store.models().unwrap().iter().map(|model| (model.version, model.active)).collect()
 }
 
-pub fn each_added_model_gets_the_next_version_and_becomes_the_only_active_one(
-    fresh_store: FreshStore<'_>,
-) {
+pub fn each_added_model_gets_the_next_version_and_becomes_the_only_active_one(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    let first = store
-        .add_model("first", "name = \"first\"\n", at(1))
-        .unwrap();
+    let first = store.add_model("first", "name = \"first\"\n", at(1)).unwrap();
     assert_eq!(
-        (
-            first.version,
-            first.name.as_str(),
-            first.toml.as_str(),
-            first.created_at,
-            first.active
-        ),
+        (first.version, first.name.as_str(), first.toml.as_str(), first.created_at, first.active),
         (1, "first", "name = \"first\"\n", at(1), true)
     );
-    let second = store
-        .add_model("second", "name = \"second\"\n", at(2))
-        .unwrap();
+    let second = store.add_model("second", "name = \"second\"\n", at(2)).unwrap();
     assert_eq!((second.version, second.active), (2, true));
     assert_eq!(store.active_model().unwrap(), Some(second.clone()));
-    assert_eq!(
-        store.model(1).unwrap(),
-        Some(crate::StoredModel {
-            active: false,
-            ..first.clone()
-        })
-    );
-    assert_eq!(
-        store.models().unwrap(),
-        [
-            second,
-            crate::StoredModel {
-                active: false,
-                ..first
-            }
-        ]
-    );
+    assert_eq!(store.model(1).unwrap(), Some(crate::StoredModel { active: false, ..first.clone() }));
+    assert_eq!(store.models().unwrap(), [second, crate::StoredModel { active: false, ..first }]);
 }
 
 pub fn activating_an_old_version_makes_it_the_only_active_one(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
     for (index, name) in ["one", "two", "three"].into_iter().enumerate() {
-        store
-            .add_model(name, &format!("name = \"{name}\"\n"), at(index as i64))
-            .unwrap();
+        store.add_model(name, &format!("name = \"{name}\"\n"), at(index as i64)).unwrap();
     }
     store.activate_model(1).unwrap();
     assert_eq!(model_versions(&*store), [(3, false), (2, false), (1, true)]);
-    assert_eq!(
-        store.active_model().unwrap().map(|model| model.name),
-        Some("one".to_owned())
-    );
+    assert_eq!(store.active_model().unwrap().map(|model| model.name), Some("one".to_owned()));
     store.activate_model(1).unwrap();
     assert_eq!(model_versions(&*store), [(3, false), (2, false), (1, true)]);
     store.activate_model(3).unwrap();
     assert_eq!(model_versions(&*store), [(3, true), (2, false), (1, false)]);
     store.add_model("four", "name = \"four\"\n", at(4)).unwrap();
-    assert_eq!(
-        model_versions(&*store),
-        [(4, true), (3, false), (2, false), (1, false)]
-    );
+    assert_eq!(model_versions(&*store), [(4, true), (3, false), (2, false), (1, false)]);
 }
 
-pub fn activating_an_unknown_version_is_not_found_and_keeps_the_active_one(
-    fresh_store: FreshStore<'_>,
-) {
+pub fn activating_an_unknown_version_is_not_found_and_keeps_the_active_one(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    assert!(matches!(
-        store.activate_model(1),
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.activate_model(1), Err(StoreError::NotFound(_))));
     store.add_model("one", "name = \"one\"\n", at(1)).unwrap();
     for version in [0, 2, 7, -1] {
         let result = store.activate_model(version);
@@ -650,23 +490,11 @@ fn lead(lead_id: &str) -> LeadRecord {
 }
 
 fn lead_ids(store: &dyn Store, query: &LeadQuery) -> Vec<String> {
-    store
-        .leads(query)
-        .unwrap()
-        .into_iter()
-        .map(|lead| lead.lead_id)
-        .collect()
+    store.leads(query).unwrap().into_iter().map(|lead| lead.lead_id).collect()
 }
 
 fn all_lead_ids(store: &dyn Store) -> Vec<String> {
-    lead_ids(
-        store,
-        &LeadQuery {
-            sort: LeadSort::LeadId,
-            include_anonymous: true,
-            ..LeadQuery::default()
-        },
-    )
+    lead_ids(store, &LeadQuery { sort: LeadSort::LeadId, include_anonymous: true, ..LeadQuery::default() })
 }
 
 pub fn a_lead_reads_back_exactly_as_written(fresh_store: FreshStore<'_>) {
@@ -698,41 +526,23 @@ pub fn a_lead_reads_back_exactly_as_written(fresh_store: FreshStore<'_>) {
         model_version: 3,
     };
     let sparse = lead("anon:visitor");
-    store
-        .replace_all_leads(&[full.clone(), sparse.clone()])
-        .unwrap();
+    store.replace_all_leads(&[full.clone(), sparse.clone()]).unwrap();
     assert_eq!(store.lead("ada@example.com").unwrap(), Some(full.clone()));
     assert_eq!(store.lead("anon:visitor").unwrap(), Some(sparse.clone()));
     assert_eq!(store.lead("nobody").unwrap(), None);
-    let query = LeadQuery {
-        sort: LeadSort::LeadId,
-        include_anonymous: true,
-        ..LeadQuery::default()
-    };
+    let query = LeadQuery { sort: LeadSort::LeadId, include_anonymous: true, ..LeadQuery::default() };
     assert_eq!(store.leads(&query).unwrap(), [full, sparse]);
 }
 
-pub fn replacing_leads_removes_the_named_rows_and_writes_the_given_ones(
-    fresh_store: FreshStore<'_>,
-) {
+pub fn replacing_leads_removes_the_named_rows_and_writes_the_given_ones(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    store
-        .replace_all_leads(&[lead("u1"), lead("u2"), lead("u3")])
-        .unwrap();
-    let changed = LeadRecord {
-        engagement: 40.0,
-        grade: "B".to_owned(),
-        ..lead("u1")
-    };
-    store
-        .replace_leads(&strings(&["u2", "nobody"]), &[changed.clone(), lead("u4")])
-        .unwrap();
+    store.replace_all_leads(&[lead("u1"), lead("u2"), lead("u3")]).unwrap();
+    let changed = LeadRecord { engagement: 40.0, grade: "B".to_owned(), ..lead("u1") };
+    store.replace_leads(&strings(&["u2", "nobody"]), &[changed.clone(), lead("u4")]).unwrap();
     assert_eq!(all_lead_ids(&*store), ["u1", "u3", "u4"]);
     assert_eq!(store.lead("u1").unwrap(), Some(changed));
     // A lead both removed and given is written.
-    store
-        .replace_leads(&strings(&["u3"]), &[lead("u3")])
-        .unwrap();
+    store.replace_leads(&strings(&["u3"]), &[lead("u3")]).unwrap();
     assert_eq!(all_lead_ids(&*store), ["u1", "u3", "u4"]);
     store.replace_leads(&[], &[]).unwrap();
     assert_eq!(all_lead_ids(&*store), ["u1", "u3", "u4"]);
@@ -740,39 +550,22 @@ pub fn replacing_leads_removes_the_named_rows_and_writes_the_given_ones(
 
 /// Two records for one lead in one call are the caller's mistake: the call
 /// fails with an error naming the lead, and nothing of it is applied.
-pub fn a_replacement_that_gives_a_lead_twice_fails_and_changes_nothing(
-    fresh_store: FreshStore<'_>,
-) {
+pub fn a_replacement_that_gives_a_lead_twice_fails_and_changes_nothing(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
     let before = [lead("u1"), lead("u2")];
     store.replace_all_leads(&before).unwrap();
-    let changed = LeadRecord {
-        engagement: 99.0,
-        ..lead("u1")
-    };
+    let changed = LeadRecord { engagement: 99.0, ..lead("u1") };
     let result = store.replace_leads(&strings(&["u2"]), &[lead("u3"), changed, lead("u3")]);
-    assert!(
-        matches!(&result, Err(StoreError::Invalid(message)) if message.contains("u3")),
-        "{result:?}"
-    );
+    assert!(matches!(&result, Err(StoreError::Invalid(message)) if message.contains("u3")), "{result:?}");
     let result = store.replace_all_leads(&[lead("u5"), lead("u5")]);
-    assert!(
-        matches!(&result, Err(StoreError::Invalid(message)) if message.contains("u5")),
-        "{result:?}"
-    );
-    let everything = LeadQuery {
-        sort: LeadSort::LeadId,
-        include_anonymous: true,
-        ..LeadQuery::default()
-    };
+    assert!(matches!(&result, Err(StoreError::Invalid(message)) if message.contains("u5")), "{result:?}");
+    let everything = LeadQuery { sort: LeadSort::LeadId, include_anonymous: true, ..LeadQuery::default() };
     assert_eq!(store.leads(&everything).unwrap(), before);
 }
 
 pub fn replacing_all_leads_drops_the_leads_not_given(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    store
-        .replace_all_leads(&[lead("u1"), lead("u2"), lead("anon:a1")])
-        .unwrap();
+    store.replace_all_leads(&[lead("u1"), lead("u2"), lead("anon:a1")]).unwrap();
     store.replace_all_leads(&[lead("u3"), lead("u1")]).unwrap();
     assert_eq!(all_lead_ids(&*store), ["u1", "u3"]);
     store.replace_all_leads(&[]).unwrap();
@@ -781,40 +574,17 @@ pub fn replacing_all_leads_drops_the_leads_not_given(fresh_store: FreshStore<'_>
 
 pub fn lead_queries_leave_out_anonymous_visitors_unless_asked(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    store
-        .replace_all_leads(&[
-            lead("u1"),
-            lead("anon:a1"),
-            lead("Anon:Upper"),
-            lead("anonymous-user"),
-        ])
-        .unwrap();
-    let by_id = LeadQuery {
-        sort: LeadSort::LeadId,
-        ..LeadQuery::default()
-    };
-    assert_eq!(
-        lead_ids(&*store, &by_id),
-        ["Anon:Upper", "anonymous-user", "u1"]
-    );
+    store.replace_all_leads(&[lead("u1"), lead("anon:a1"), lead("Anon:Upper"), lead("anonymous-user")]).unwrap();
+    let by_id = LeadQuery { sort: LeadSort::LeadId, ..LeadQuery::default() };
+    assert_eq!(lead_ids(&*store, &by_id), ["Anon:Upper", "anonymous-user", "u1"]);
     assert_eq!(lead_ids(&*store, &LeadQuery::default()).len(), 3);
-    let with_anonymous = LeadQuery {
-        include_anonymous: true,
-        ..by_id
-    };
-    assert_eq!(
-        lead_ids(&*store, &with_anonymous),
-        ["Anon:Upper", "anon:a1", "anonymous-user", "u1"]
-    );
+    let with_anonymous = LeadQuery { include_anonymous: true, ..by_id };
+    assert_eq!(lead_ids(&*store, &with_anonymous), ["Anon:Upper", "anon:a1", "anonymous-user", "u1"]);
 }
 
 pub fn lead_queries_filter_by_mql_and_grade(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    let graded = |lead_id: &str, mql: bool, grade: &str| LeadRecord {
-        mql,
-        grade: grade.to_owned(),
-        ..lead(lead_id)
-    };
+    let graded = |lead_id: &str, mql: bool, grade: &str| LeadRecord { mql, grade: grade.to_owned(), ..lead(lead_id) };
     store
         .replace_all_leads(&[
             graded("u1", true, "A"),
@@ -848,14 +618,12 @@ pub fn lead_queries_filter_by_mql_and_grade(fresh_store: FreshStore<'_>) {
 
 pub fn each_lead_sort_orders_as_documented(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    let scored = |lead_id: &str, engagement: f64, fit: i64, mql_at: Option<i64>, last_seen: i64| {
-        LeadRecord {
-            engagement,
-            fit,
-            mql_at: mql_at.map(at),
-            last_seen: at(last_seen),
-            ..lead(lead_id)
-        }
+    let scored = |lead_id: &str, engagement: f64, fit: i64, mql_at: Option<i64>, last_seen: i64| LeadRecord {
+        engagement,
+        fit,
+        mql_at: mql_at.map(at),
+        last_seen: at(last_seen),
+        ..lead(lead_id)
     };
     // Written out of order; every sort has ties that its later keys break.
     store
@@ -876,34 +644,16 @@ pub fn each_lead_sort_orders_as_documented(fresh_store: FreshStore<'_>) {
         (LeadSort::LeadId, ["a", "b", "c", "d", "e", "f"]),
     ];
     for (sort, expected) in cases {
-        assert_eq!(
-            lead_ids(
-                &*store,
-                &LeadQuery {
-                    sort,
-                    ..LeadQuery::default()
-                }
-            ),
-            expected,
-            "{sort:?}"
-        );
+        assert_eq!(lead_ids(&*store, &LeadQuery { sort, ..LeadQuery::default() }), expected, "{sort:?}");
     }
     assert_eq!(LeadQuery::default().sort, LeadSort::Engagement);
 }
 
 pub fn a_lead_query_limit_keeps_the_first_leads_of_the_order(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    let engaged = |lead_id: &str, engagement: f64| LeadRecord {
-        engagement,
-        ..lead(lead_id)
-    };
+    let engaged = |lead_id: &str, engagement: f64| LeadRecord { engagement, ..lead(lead_id) };
     store
-        .replace_all_leads(&[
-            engaged("u1", 1.0),
-            engaged("u2", 3.0),
-            engaged("u3", 2.0),
-            engaged("anon:a", 9.0),
-        ])
+        .replace_all_leads(&[engaged("u1", 1.0), engaged("u2", 3.0), engaged("u3", 2.0), engaged("anon:a", 9.0)])
         .unwrap();
     let cases: [(Option<u64>, &[&str]); 5] = [
         (Some(0), &[]),
@@ -913,16 +663,6 @@ pub fn a_lead_query_limit_keeps_the_first_leads_of_the_order(fresh_store: FreshS
         (None, &["u2", "u3", "u1"]),
     ];
     for (limit, expected) in cases {
-        assert_eq!(
-            lead_ids(
-                &*store,
-                &LeadQuery {
-                    limit,
-                    ..LeadQuery::default()
-                }
-            ),
-            expected,
-            "limit {limit:?}"
-        );
+        assert_eq!(lead_ids(&*store, &LeadQuery { limit, ..LeadQuery::default() }), expected, "limit {limit:?}");
     }
 }

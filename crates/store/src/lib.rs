@@ -144,12 +144,7 @@ pub trait Store {
 
     /// Stores a model text (already checked) as a new version and makes it
     /// the active one.
-    fn add_model(
-        &mut self,
-        name: &str,
-        toml: &str,
-        created_at: EventTime,
-    ) -> Result<StoredModel, StoreError>;
+    fn add_model(&mut self, name: &str, toml: &str, created_at: EventTime) -> Result<StoredModel, StoreError>;
     fn activate_model(&mut self, version: i64) -> Result<(), StoreError>;
     fn active_model(&self) -> Result<Option<StoredModel>, StoreError>;
     fn model(&self, version: i64) -> Result<Option<StoredModel>, StoreError>;

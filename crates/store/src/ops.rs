@@ -76,11 +76,7 @@ fn new_event(message: &Message<'_>, received: EventTime) -> NewEvent {
 
 /// Parses NDJSON lines (messages or batch envelopes) into events to store,
 /// on every core, and says which were rejected and why.
-pub fn parse_lines(
-    lines: &[&[u8]],
-    first_line_number: u64,
-    received: EventTime,
-) -> (Vec<NewEvent>, Vec<Rejection>) {
+pub fn parse_lines(lines: &[&[u8]], first_line_number: u64, received: EventTime) -> (Vec<NewEvent>, Vec<Rejection>) {
     let parsed: Vec<Vec<Result<NewEvent, Rejection>>> = lines
         .par_iter()
         .with_min_len(256)
@@ -88,9 +84,7 @@ pub fn parse_lines(
         .map(|(offset, bytes)| {
             let line_number = first_line_number + offset as u64;
             let at = |result: Result<Message<'_>, MessageError>, index: Option<usize>| {
-                result
-                    .map(|message| new_event(&message, received))
-                    .map_err(|error| error.at(line_number, index))
+                result.map(|message| new_event(&message, received)).map_err(|error| error.at(line_number, index))
             };
             match std::str::from_utf8(bytes) {
                 Err(error) => vec![Err(Rejection {
@@ -102,11 +96,9 @@ pub fn parse_lines(
                 Ok(line) => match parse_line(line) {
                     Line::Blank => Vec::new(),
                     Line::Message(result) => vec![at(result, None)],
-                    Line::Batch(items) => items
-                        .into_iter()
-                        .enumerate()
-                        .map(|(index, item)| at(item, Some(index)))
-                        .collect(),
+                    Line::Batch(items) => {
+                        items.into_iter().enumerate().map(|(index, item)| at(item, Some(index))).collect()
+                    }
                 },
             }
         })
@@ -123,28 +115,18 @@ pub fn parse_lines(
 }
 
 /// Appends parsed events and notes the identities they touch.
-pub fn append(
-    store: &mut dyn Store,
-    events: &[NewEvent],
-    touched: &mut Touched,
-) -> Result<AppendSummary, StoreError> {
+pub fn append(store: &mut dyn Store, events: &[NewEvent], touched: &mut Touched) -> Result<AppendSummary, StoreError> {
     let appended = store.append_events(events)?;
     for event in events {
         touched.user_ids.extend(event.user_id.iter().cloned());
-        touched
-            .anonymous_ids
-            .extend(event.anonymous_id.iter().cloned());
+        touched.anonymous_ids.extend(event.anonymous_id.iter().cloned());
         if let Some(previous) = &event.previous_id {
             // A previousId may name either kind; the component search finds out.
             touched.user_ids.insert(previous.clone());
             touched.anonymous_ids.insert(previous.clone());
         }
     }
-    Ok(AppendSummary {
-        accepted: appended.accepted,
-        duplicates: appended.duplicates,
-        rejections: Vec::new(),
-    })
+    Ok(AppendSummary { accepted: appended.accepted, duplicates: appended.duplicates, rejections: Vec::new() })
 }
 
 /// The active model, parsed.
@@ -162,11 +144,7 @@ pub fn load_log(store: &dyn Store, model: Arc<Model>, keep: Keep) -> Result<Even
     let received = EventTime::now();
     store.for_each_event_page(PAGE_SIZE, &mut |page| {
         let lines: Vec<&[u8]> = page.iter().map(|event| event.json.as_bytes()).collect();
-        let summary = log.append_lines(
-            &lines,
-            page.first().map_or(1, |event| event.seq as u64),
-            received,
-        );
+        let summary = log.append_lines(&lines, page.first().map_or(1, |event| event.seq as u64), received);
         match summary.rejections.first() {
             Some(rejection) => Err(StoreError::Corrupt(format!(
                 "stored event {} no longer parses: {}",
@@ -205,20 +183,14 @@ pub fn rescore_all(store: &mut dyn Store, as_of: EventTime) -> Result<u64, OpsEr
         return Ok(0);
     };
     let log = load_log(store, model, Keep::Everything)?;
-    let records: Vec<LeadRecord> = profile_log(&log, as_of, None)
-        .into_iter()
-        .map(|profile| record(profile, as_of, stored.version))
-        .collect();
+    let records: Vec<LeadRecord> =
+        profile_log(&log, as_of, None).into_iter().map(|profile| record(profile, as_of, stored.version)).collect();
     store.replace_all_leads(&records)?;
     Ok(records.len() as u64)
 }
 
 /// Re-scores the identity components of the touched identities as of `as_of`.
-pub fn rescore_touched(
-    store: &mut dyn Store,
-    touched: &Touched,
-    as_of: EventTime,
-) -> Result<u64, OpsError> {
+pub fn rescore_touched(store: &mut dyn Store, touched: &Touched, as_of: EventTime) -> Result<u64, OpsError> {
     if touched.is_empty() {
         return Ok(0);
     }
@@ -246,21 +218,12 @@ pub fn rescore_touched(
     let events = store.events_for_identities(&user_ids, &anonymous_ids)?;
     let lines: Vec<&[u8]> = events.iter().map(|event| event.json.as_bytes()).collect();
     log.append_lines(&lines, 1, as_of);
-    let records: Vec<LeadRecord> = profile_log(&log, as_of, None)
-        .into_iter()
-        .map(|profile| record(profile, as_of, stored.version))
-        .collect();
+    let records: Vec<LeadRecord> =
+        profile_log(&log, as_of, None).into_iter().map(|profile| record(profile, as_of, stored.version)).collect();
     // Every lead row an identity of the component may have had: its userIds
     // (merged ones disappear) and its anonymous visitors (linked ones disappear).
-    let remove: Vec<String> = user_ids
-        .iter()
-        .cloned()
-        .chain(
-            anonymous_ids
-                .iter()
-                .map(|anonymous| format!("anon:{anonymous}")),
-        )
-        .collect();
+    let remove: Vec<String> =
+        user_ids.iter().cloned().chain(anonymous_ids.iter().map(|anonymous| format!("anon:{anonymous}"))).collect();
     store.replace_leads(&remove, &records)?;
     Ok(records.len() as u64)
 }
@@ -278,23 +241,13 @@ pub fn ingest_lines(
     let appended = append(store, &events, &mut touched)?;
     let scored = store.active_model()?.is_some();
     let leads_scored = rescore_touched(store, &touched, now)?;
-    Ok(IngestSummary {
-        accepted: appended.accepted,
-        duplicates: appended.duplicates,
-        rejections,
-        leads_scored,
-        scored,
-    })
+    Ok(IngestSummary { accepted: appended.accepted, duplicates: appended.duplicates, rejections, leads_scored, scored })
 }
 
 /// Checks a model text, stores it as a new active version and re-scores
 /// every lead with it as of `now`. A model with errors is refused and the
 /// active one stays.
-pub fn activate_model_text(
-    store: &mut dyn Store,
-    text: &str,
-    now: EventTime,
-) -> Result<(StoredModel, u64), OpsError> {
+pub fn activate_model_text(store: &mut dyn Store, text: &str, now: EventTime) -> Result<(StoredModel, u64), OpsError> {
     let model = Model::parse(text).map_err(OpsError::InvalidModel)?;
     let stored = store.add_model(&model.name, text, now)?;
     let leads = rescore_all(store, now)?;
@@ -302,11 +255,7 @@ pub fn activate_model_text(
 }
 
 /// Makes an earlier version active again and re-scores every lead.
-pub fn activate_version(
-    store: &mut dyn Store,
-    version: i64,
-    now: EventTime,
-) -> Result<u64, OpsError> {
+pub fn activate_version(store: &mut dyn Store, version: i64, now: EventTime) -> Result<u64, OpsError> {
     store.activate_model(version)?;
     rescore_all(store, now)
 }

@@ -9,15 +9,10 @@
 //! and read with `json_each`, so no query has to be split to stay under
 //! SQLite's limit on bound parameters and no temporary table is needed.
 
-use crate::{
-    Appended, LeadQuery, LeadRecord, LeadSort, NewEvent, Store, StoreError, StoredEvent,
-    StoredModel,
-};
+use crate::{Appended, LeadQuery, LeadRecord, LeadSort, NewEvent, Store, StoreError, StoredEvent, StoredModel};
 use qualify_engine::time::EventTime;
 use rusqlite::types::Value;
-use rusqlite::{
-    Connection, OptionalExtension, Row, TransactionBehavior, ffi, params, params_from_iter,
-};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, ffi, params, params_from_iter};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
@@ -121,10 +116,12 @@ const SELECT_EVENTS_FOR_IDENTITIES: &str = "
 
 /// The ids linked to the userIds in `?1` (a JSON array), and whether each
 /// link is an alias.
-const SELECT_LINKS_OF_USERS: &str = "SELECT other_id, kind = 'alias' FROM identity_links WHERE user_id IN (SELECT value FROM json_each(?1))";
+const SELECT_LINKS_OF_USERS: &str =
+    "SELECT other_id, kind = 'alias' FROM identity_links WHERE user_id IN (SELECT value FROM json_each(?1))";
 
 /// The userIds that the ids in `?1` (a JSON array) were aliased to.
-const SELECT_USERS_ALIASED_FROM: &str = "SELECT user_id FROM identity_links WHERE kind = 'alias' AND other_id IN (SELECT value FROM json_each(?1))";
+const SELECT_USERS_ALIASED_FROM: &str =
+    "SELECT user_id FROM identity_links WHERE kind = 'alias' AND other_id IN (SELECT value FROM json_each(?1))";
 
 /// The userIds linked to the anonymousIds (or alias previousIds) in `?1`.
 const SELECT_USERS_LINKED_FROM: &str =
@@ -150,8 +147,7 @@ impl SqliteStore {
         // Another process (a second server, the command line) may hold the
         // write lock for a moment; waiting beats failing the request.
         connection.busy_timeout(Duration::from_secs(5))?;
-        let journal_mode: String =
-            connection.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))?;
+        let journal_mode: String = connection.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))?;
         if !journal_mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Invalid(format!(
                 "the database at {} cannot use a write-ahead log (journal mode stays {journal_mode})",
@@ -174,9 +170,7 @@ impl SqliteStore {
     /// deferred transaction that reads first and then writes can fail with
     /// SQLITE_BUSY without waiting when another connection wrote meanwhile.
     fn write_transaction(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
-        Ok(self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+        Ok(self.connection.transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 }
 
@@ -185,10 +179,7 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     // the same migration: the second waits, then finds it applied.
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let Some(applied) = usize::try_from(version)
-        .ok()
-        .filter(|applied| *applied <= MIGRATIONS.len())
-    else {
+    let Some(applied) = usize::try_from(version).ok().filter(|applied| *applied <= MIGRATIONS.len()) else {
         return Err(StoreError::Corrupt(format!(
             "the database schema is version {version}, not one of the versions 0 to {} this build of Qualify \
              reads; a newer Qualify may read it",
@@ -222,16 +213,11 @@ fn model_from_row(row: &Row<'_>) -> rusqlite::Result<StoredModel> {
 fn lead_from_row(row: &Row<'_>) -> Result<LeadRecord, StoreError> {
     let lead_id: String = row.get(0)?;
     let traits_text: String = row.get(9)?;
-    let traits = serde_json::from_str(&traits_text).map_err(|error| {
-        StoreError::Corrupt(format!(
-            "lead {lead_id}: its traits are not a JSON object: {error}"
-        ))
-    })?;
+    let traits = serde_json::from_str(&traits_text)
+        .map_err(|error| StoreError::Corrupt(format!("lead {lead_id}: its traits are not a JSON object: {error}")))?;
     let anonymous_ids_text: String = row.get(10)?;
     let anonymous_ids = serde_json::from_str(&anonymous_ids_text).map_err(|error| {
-        StoreError::Corrupt(format!(
-            "lead {lead_id}: its anonymous ids are not a JSON array of strings: {error}"
-        ))
+        StoreError::Corrupt(format!("lead {lead_id}: its anonymous ids are not a JSON array of strings: {error}"))
     })?;
     Ok(LeadRecord {
         engagement: row.get(1)?,
@@ -255,19 +241,13 @@ fn lead_from_row(row: &Row<'_>) -> Result<LeadRecord, StoreError> {
 /// breaks the primary key and so fails the whole transaction: two records
 /// for one lead are a mistake of the caller, and keeping either one would
 /// hide it.
-fn insert_leads(
-    transaction: &rusqlite::Transaction<'_>,
-    leads: &[LeadRecord],
-) -> Result<(), StoreError> {
+fn insert_leads(transaction: &rusqlite::Transaction<'_>, leads: &[LeadRecord]) -> Result<(), StoreError> {
     let mut insert = transaction.prepare_cached(&format!(
         "INSERT INTO leads ({LEAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))?;
     for lead in leads {
         let traits = serde_json::to_string(&lead.traits).map_err(|error| {
-            StoreError::Invalid(format!(
-                "lead {}: its traits cannot be stored: {error}",
-                lead.lead_id
-            ))
+            StoreError::Invalid(format!("lead {}: its traits cannot be stored: {error}", lead.lead_id))
         })?;
         let anonymous_ids = json_array(&lead.anonymous_ids);
         insert
@@ -291,10 +271,7 @@ fn insert_leads(
                 rusqlite::Error::SqliteFailure(failure, _)
                     if failure.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
                 {
-                    StoreError::Invalid(format!(
-                        "lead {} is given more than once in one replacement",
-                        lead.lead_id
-                    ))
+                    StoreError::Invalid(format!("lead {} is given more than once in one replacement", lead.lead_id))
                 }
                 other => StoreError::Database(other),
             })?;
@@ -353,19 +330,14 @@ impl Store for SqliteStore {
         // A page of nothing would never advance; one event is the least.
         let page_size = page_size.max(1);
         let limit = i64::try_from(page_size).unwrap_or(i64::MAX);
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let mut statement =
+            self.connection.prepare_cached("SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
         let mut page: Vec<StoredEvent> = Vec::new();
         let mut after = i64::MIN;
         loop {
             page.clear();
-            let rows = statement.query_map(params![after, limit], |row| {
-                Ok(StoredEvent {
-                    seq: row.get(0)?,
-                    json: row.get(1)?,
-                })
-            })?;
+            let rows = statement
+                .query_map(params![after, limit], |row| Ok(StoredEvent { seq: row.get(0)?, json: row.get(1)? }))?;
             for event in rows {
                 page.push(event?);
             }
@@ -388,18 +360,10 @@ impl Store for SqliteStore {
         if user_ids.is_empty() && anonymous_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut statement = self
-            .connection
-            .prepare_cached(SELECT_EVENTS_FOR_IDENTITIES)?;
-        let rows = statement.query_map(
-            params![json_array(user_ids), json_array(anonymous_ids)],
-            |row| {
-                Ok(StoredEvent {
-                    seq: row.get(0)?,
-                    json: row.get(1)?,
-                })
-            },
-        )?;
+        let mut statement = self.connection.prepare_cached(SELECT_EVENTS_FOR_IDENTITIES)?;
+        let rows = statement.query_map(params![json_array(user_ids), json_array(anonymous_ids)], |row| {
+            Ok(StoredEvent { seq: row.get(0)?, json: row.get(1)? })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -427,39 +391,26 @@ impl Store for SqliteStore {
                 linked_anonymous_ids.insert(other_id);
             }
             // The other direction: a user aliased to another userId.
-            let mut aliased_from_users =
-                self.connection.prepare_cached(SELECT_USERS_ALIASED_FROM)?;
+            let mut aliased_from_users = self.connection.prepare_cached(SELECT_USERS_ALIASED_FROM)?;
             for user_id in aliased_from_users.query_map([&users], |row| row.get::<_, String>(0))? {
                 linked_user_ids.insert(user_id?);
             }
         }
         if !anonymous_ids.is_empty() {
             let mut from_anonymous = self.connection.prepare_cached(SELECT_USERS_LINKED_FROM)?;
-            for user_id in from_anonymous
-                .query_map([json_array(anonymous_ids)], |row| row.get::<_, String>(0))?
-            {
+            for user_id in from_anonymous.query_map([json_array(anonymous_ids)], |row| row.get::<_, String>(0))? {
                 linked_user_ids.insert(user_id?);
             }
         }
-        Ok((
-            linked_user_ids.into_iter().collect(),
-            linked_anonymous_ids.into_iter().collect(),
-        ))
+        Ok((linked_user_ids.into_iter().collect(), linked_anonymous_ids.into_iter().collect()))
     }
 
     fn event_count(&self) -> Result<u64, StoreError> {
-        let count: i64 = self
-            .connection
-            .query_row("SELECT count(*) FROM events", [], |row| row.get(0))?;
+        let count: i64 = self.connection.query_row("SELECT count(*) FROM events", [], |row| row.get(0))?;
         Ok(count as u64)
     }
 
-    fn add_model(
-        &mut self,
-        name: &str,
-        toml: &str,
-        created_at: EventTime,
-    ) -> Result<StoredModel, StoreError> {
+    fn add_model(&mut self, name: &str, toml: &str, created_at: EventTime) -> Result<StoredModel, StoreError> {
         let transaction = self.write_transaction()?;
         transaction.execute("UPDATE models SET active = 0 WHERE active = 1", [])?;
         let model = transaction.query_row(
@@ -477,54 +428,41 @@ impl Store for SqliteStore {
 
     fn activate_model(&mut self, version: i64) -> Result<(), StoreError> {
         let transaction = self.write_transaction()?;
-        let exists: bool = transaction.query_row(
-            "SELECT EXISTS (SELECT 1 FROM models WHERE version = ?1)",
-            [version],
-            |row| row.get(0),
-        )?;
+        let exists: bool =
+            transaction
+                .query_row("SELECT EXISTS (SELECT 1 FROM models WHERE version = ?1)", [version], |row| row.get(0))?;
         if !exists {
-            return Err(StoreError::NotFound(format!(
-                "there is no model version {version}"
-            )));
+            return Err(StoreError::NotFound(format!("there is no model version {version}")));
         }
-        transaction.execute(
-            "UPDATE models SET active = 0 WHERE active = 1 AND version <> ?1",
-            [version],
-        )?;
+        transaction.execute("UPDATE models SET active = 0 WHERE active = 1 AND version <> ?1", [version])?;
         transaction.execute("UPDATE models SET active = 1 WHERE version = ?1", [version])?;
         transaction.commit()?;
         Ok(())
     }
 
     fn active_model(&self) -> Result<Option<StoredModel>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {MODEL_COLUMNS} FROM models WHERE active = 1"
-        ))?;
+        let mut statement =
+            self.connection.prepare_cached(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE active = 1"))?;
         Ok(statement.query_row([], model_from_row).optional()?)
     }
 
     fn model(&self, version: i64) -> Result<Option<StoredModel>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {MODEL_COLUMNS} FROM models WHERE version = ?1"
-        ))?;
+        let mut statement =
+            self.connection.prepare_cached(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE version = ?1"))?;
         Ok(statement.query_row([version], model_from_row).optional()?)
     }
 
     fn models(&self) -> Result<Vec<StoredModel>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {MODEL_COLUMNS} FROM models ORDER BY version DESC"
-        ))?;
-        Ok(statement
-            .query_map([], model_from_row)?
-            .collect::<Result<_, _>>()?)
+        let mut statement =
+            self.connection.prepare_cached(&format!("SELECT {MODEL_COLUMNS} FROM models ORDER BY version DESC"))?;
+        Ok(statement.query_map([], model_from_row)?.collect::<Result<_, _>>()?)
     }
 
     fn replace_leads(&mut self, remove: &[String], leads: &[LeadRecord]) -> Result<(), StoreError> {
         let transaction = self.write_transaction()?;
         {
-            let mut delete = transaction.prepare_cached(
-                "DELETE FROM leads WHERE lead_id IN (SELECT value FROM json_each(?1))",
-            )?;
+            let mut delete =
+                transaction.prepare_cached("DELETE FROM leads WHERE lead_id IN (SELECT value FROM json_each(?1))")?;
             delete.execute([json_array(remove)])?;
             // Deleting every given lead first turns "insert or replace" into
             // plain inserts, which notice a lead given twice.
@@ -545,9 +483,8 @@ impl Store for SqliteStore {
     }
 
     fn lead(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = ?1"
-        ))?;
+        let mut statement =
+            self.connection.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = ?1"))?;
         let mut rows = statement.query([lead_id])?;
         match rows.next()? {
             Some(row) => Ok(Some(lead_from_row(row)?)),
@@ -622,12 +559,7 @@ mod tests {
         SqliteStore::open(&directory.path().join("qualify.sqlite")).unwrap()
     }
 
-    fn event(
-        dedup_key: &str,
-        user_id: Option<&str>,
-        anonymous_id: Option<&str>,
-        seconds: i64,
-    ) -> NewEvent {
+    fn event(dedup_key: &str, user_id: Option<&str>, anonymous_id: Option<&str>, seconds: i64) -> NewEvent {
         NewEvent {
             dedup_key: dedup_key.to_owned(),
             kind: "track".to_owned(),
@@ -674,30 +606,14 @@ mod tests {
     fn reopening_the_database_file_keeps_events_links_models_and_leads() {
         let directory = tempfile::tempdir().unwrap();
         let mut store = open_in(&directory);
-        store
-            .append_events(&[
-                event("k1", Some("u1"), Some("a1"), 10),
-                event("k2", None, Some("a2"), 20),
-            ])
-            .unwrap();
-        store
-            .add_model("first", "name = \"first\"\n", EventTime::from_micros(5))
-            .unwrap();
-        store
-            .add_model("second", "name = \"second\"\n", EventTime::from_micros(6))
-            .unwrap();
+        store.append_events(&[event("k1", Some("u1"), Some("a1"), 10), event("k2", None, Some("a2"), 20)]).unwrap();
+        store.add_model("first", "name = \"first\"\n", EventTime::from_micros(5)).unwrap();
+        store.add_model("second", "name = \"second\"\n", EventTime::from_micros(6)).unwrap();
         store.activate_model(1).unwrap();
-        store
-            .replace_all_leads(&[lead("u1"), lead("anon:a2")])
-            .unwrap();
+        store.replace_all_leads(&[lead("u1"), lead("anon:a2")]).unwrap();
         let events = all_events(&store);
         let models = store.models().unwrap();
-        let leads = store
-            .leads(&LeadQuery {
-                include_anonymous: true,
-                ..LeadQuery::default()
-            })
-            .unwrap();
+        let leads = store.leads(&LeadQuery { include_anonymous: true, ..LeadQuery::default() }).unwrap();
         drop(store);
 
         let mut store = open_in(&directory);
@@ -707,69 +623,30 @@ mod tests {
             (vec!["u1".to_owned()], vec!["a1".to_owned()])
         );
         assert_eq!(store.models().unwrap(), models);
-        assert_eq!(
-            store.active_model().unwrap().map(|model| model.version),
-            Some(1)
-        );
-        assert_eq!(
-            store
-                .leads(&LeadQuery {
-                    include_anonymous: true,
-                    ..LeadQuery::default()
-                })
-                .unwrap(),
-            leads
-        );
+        assert_eq!(store.active_model().unwrap().map(|model| model.version), Some(1));
+        assert_eq!(store.leads(&LeadQuery { include_anonymous: true, ..LeadQuery::default() }).unwrap(), leads);
         // The log goes on where it stopped, and still knows what it holds.
-        let appended = store
-            .append_events(&[event("k2", None, None, 30), event("k3", None, None, 30)])
-            .unwrap();
-        assert_eq!(
-            appended,
-            Appended {
-                accepted: 1,
-                duplicates: 1
-            }
-        );
+        let appended = store.append_events(&[event("k2", None, None, 30), event("k3", None, None, 30)]).unwrap();
+        assert_eq!(appended, Appended { accepted: 1, duplicates: 1 });
         let events = all_events(&store);
         assert_eq!(events.len(), 3);
         assert!(events[2].seq > events[1].seq);
-        assert_eq!(
-            store
-                .add_model("third", "", EventTime::from_micros(7))
-                .unwrap()
-                .version,
-            3
-        );
+        assert_eq!(store.add_model("third", "", EventTime::from_micros(7)).unwrap().version, 3);
     }
 
     #[test]
     fn a_lead_with_unreadable_json_is_reported_as_corrupt_with_its_id() {
         let directory = tempfile::tempdir().unwrap();
         let mut store = open_in(&directory);
-        store
-            .replace_all_leads(&[lead("bad-traits"), lead("bad-anonymous-ids"), lead("good")])
-            .unwrap();
-        store
-            .connection
-            .execute(
-                "UPDATE leads SET traits = '[1, 2]' WHERE lead_id = 'bad-traits'",
-                [],
-            )
-            .unwrap();
+        store.replace_all_leads(&[lead("bad-traits"), lead("bad-anonymous-ids"), lead("good")]).unwrap();
+        store.connection.execute("UPDATE leads SET traits = '[1, 2]' WHERE lead_id = 'bad-traits'", []).unwrap();
         store
             .connection
-            .execute(
-                "UPDATE leads SET anonymous_ids = '{' WHERE lead_id = 'bad-anonymous-ids'",
-                [],
-            )
+            .execute("UPDATE leads SET anonymous_ids = '{' WHERE lead_id = 'bad-anonymous-ids'", [])
             .unwrap();
         for lead_id in ["bad-traits", "bad-anonymous-ids"] {
             let result = store.lead(lead_id);
-            assert!(
-                matches!(&result, Err(StoreError::Corrupt(message)) if message.contains(lead_id)),
-                "{result:?}"
-            );
+            assert!(matches!(&result, Err(StoreError::Corrupt(message)) if message.contains(lead_id)), "{result:?}");
         }
         assert!(store.lead("good").unwrap().is_some());
         let result = store.leads(&LeadQuery::default());
@@ -781,10 +658,7 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let store = open_in(&directory);
         let newer = MIGRATIONS.len() as i64 + 1;
-        store
-            .connection
-            .pragma_update(None, "user_version", newer)
-            .unwrap();
+        store.connection.pragma_update(None, "user_version", newer).unwrap();
         drop(store);
         let result = SqliteStore::open(&directory.path().join("qualify.sqlite"));
         assert!(
@@ -809,10 +683,7 @@ mod tests {
         assert_eq!(pragma("synchronous"), "Integer(2)");
         assert_eq!(pragma("foreign_keys"), "Integer(1)");
         assert_eq!(pragma("busy_timeout"), "Integer(5000)");
-        assert_eq!(
-            pragma("user_version"),
-            format!("Integer({})", MIGRATIONS.len())
-        );
+        assert_eq!(pragma("user_version"), format!("Integer({})", MIGRATIONS.len()));
     }
 
     #[test]
@@ -831,29 +702,13 @@ mod tests {
             event("k2", Some("u2"), None, 2),
             event("poison", None, None, 3),
         ]);
-        assert!(
-            matches!(&result, Err(StoreError::Database(_))),
-            "{result:?}"
-        );
+        assert!(matches!(&result, Err(StoreError::Database(_))), "{result:?}");
         assert_eq!(store.event_count().unwrap(), 0);
-        assert_eq!(
-            store.linked_identities(&["u1".to_owned()], &[]).unwrap(),
-            (vec!["u1".to_owned()], vec![])
-        );
+        assert_eq!(store.linked_identities(&["u1".to_owned()], &[]).unwrap(), (vec!["u1".to_owned()], vec![]));
         // The same events, without the poison, are all new.
-        let appended = store
-            .append_events(&[
-                event("k1", Some("u1"), Some("a1"), 1),
-                event("k2", Some("u2"), None, 2),
-            ])
-            .unwrap();
-        assert_eq!(
-            appended,
-            Appended {
-                accepted: 2,
-                duplicates: 0
-            }
-        );
+        let appended =
+            store.append_events(&[event("k1", Some("u1"), Some("a1"), 1), event("k2", Some("u2"), None, 2)]).unwrap();
+        assert_eq!(appended, Appended { accepted: 2, duplicates: 0 });
     }
 
     #[test]
@@ -861,52 +716,27 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let mut store = open_in(&directory);
         store
-            .append_events(&[
-                event("k1", Some("u1"), Some("a1"), 50),
-                event("k2", Some("u1"), Some("a1"), 60),
-            ])
+            .append_events(&[event("k1", Some("u1"), Some("a1"), 50), event("k2", Some("u1"), Some("a1"), 60)])
             .unwrap();
         store
-            .append_events(&[
-                event("k3", Some("u1"), Some("a1"), 20),
-                event("k4", Some("u1"), Some("a1"), 20),
-            ])
+            .append_events(&[event("k3", Some("u1"), Some("a1"), 20), event("k4", Some("u1"), Some("a1"), 20)])
             .unwrap();
         let links: Vec<(String, String, String, i64, i64)> = store
             .connection
             .prepare("SELECT other_id, user_id, kind, time, seq FROM identity_links")
             .unwrap()
-            .query_map([], |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                ))
-            })
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(
-            links,
-            [(
-                "a1".to_owned(),
-                "u1".to_owned(),
-                "anonymous".to_owned(),
-                20_000_000,
-                3
-            )]
-        );
+        assert_eq!(links, [("a1".to_owned(), "u1".to_owned(), "anonymous".to_owned(), 20_000_000, 3)]);
     }
 
     #[test]
     fn a_page_size_of_zero_reads_one_event_per_page() {
         let directory = tempfile::tempdir().unwrap();
         let mut store = open_in(&directory);
-        store
-            .append_events(&[event("k1", None, None, 1), event("k2", None, None, 2)])
-            .unwrap();
+        store.append_events(&[event("k1", None, None, 1), event("k2", None, None, 2)]).unwrap();
         let mut page_lengths = Vec::new();
         store
             .for_each_event_page(0, &mut |page| {
@@ -941,13 +771,9 @@ mod tests {
         ];
         for (sql, parameters) in queries {
             let steps = plan(sql, parameters);
+            assert!(steps.iter().any(|step| step.starts_with("SEARCH")), "{sql}\n{steps:#?}");
             assert!(
-                steps.iter().any(|step| step.starts_with("SEARCH")),
-                "{sql}\n{steps:#?}"
-            );
-            assert!(
-                !steps.iter().any(|step| step.starts_with("SCAN events")
-                    || step.starts_with("SCAN identity_links")),
+                !steps.iter().any(|step| step.starts_with("SCAN events") || step.starts_with("SCAN identity_links")),
                 "{sql}\n{steps:#?}"
             );
         }

@@ -54,11 +54,7 @@ impl GradeBounds {
 
 impl Default for GradeBounds {
     fn default() -> Self {
-        GradeBounds {
-            a: 75,
-            b: 50,
-            c: 25,
-        }
+        GradeBounds { a: 75, b: 50, c: 25 }
     }
 }
 
@@ -175,11 +171,8 @@ impl Model {
 
     /// The trait names that fit rules read, sorted and without repeats.
     pub fn trait_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self
-            .personas
-            .iter()
-            .flat_map(|persona| persona.fit.iter().map(FitRule::trait_name))
-            .collect();
+        let mut names: Vec<&str> =
+            self.personas.iter().flat_map(|persona| persona.fit.iter().map(FitRule::trait_name)).collect();
         names.sort_unstable();
         names.dedup();
         names
@@ -187,11 +180,10 @@ impl Model {
 
     /// Every rule id, engagement rules first, in file order.
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
-        self.engagement.iter().map(|rule| rule.id.as_str()).chain(
-            self.personas
-                .iter()
-                .flat_map(|persona| persona.fit.iter().map(|rule| rule.id.as_str())),
-        )
+        self.engagement
+            .iter()
+            .map(|rule| rule.id.as_str())
+            .chain(self.personas.iter().flat_map(|persona| persona.fit.iter().map(|rule| rule.id.as_str())))
     }
 
     /// A one-screen, human-readable summary of the model's rules.

@@ -10,9 +10,7 @@
 //! is left out; a `Model` is only returned when nothing was reported, so a
 //! part that was left out can never reach scoring.
 
-use super::{
-    EngagementRule, FitRule, Grade, GradeBounds, Model, MqlCondition, PathMatch, Persona, Selector,
-};
+use super::{EngagementRule, FitRule, Grade, GradeBounds, Model, MqlCondition, PathMatch, Persona, Selector};
 use crate::condition::{Condition, OPERATOR_NAMES, Operand, Operator};
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -67,29 +65,11 @@ impl std::error::Error for ModelErrors {}
 type Item<'i> = Spanned<DeValue<'i>>;
 type Key<'i> = Spanned<DeString<'i>>;
 
-const TOP_LEVEL_KEYS: [&str; 7] = [
-    "name",
-    "mql",
-    "decay",
-    "grades",
-    "engagement",
-    "persona",
-    "fit",
-];
+const TOP_LEVEL_KEYS: [&str; 7] = ["name", "mql", "decay", "grades", "engagement", "persona", "fit"];
 const MQL_KEYS: [&str; 3] = ["engagement_threshold", "min_grade", "recycle_days"];
 const DECAY_KEYS: [&str; 1] = ["half_life_days"];
-const ENGAGEMENT_KEYS: [&str; 10] = [
-    "id",
-    "type",
-    "event",
-    "path",
-    "path_prefix",
-    "where",
-    "points",
-    "max_points",
-    "within_days",
-    "half_life_days",
-];
+const ENGAGEMENT_KEYS: [&str; 10] =
+    ["id", "type", "event", "path", "path_prefix", "where", "points", "max_points", "within_days", "half_life_days"];
 const ENGAGEMENT_TYPES: [&str; 4] = ["track", "page", "screen", "visit"];
 const PERSONA_KEYS: [&str; 3] = ["id", "description", "fit"];
 /// The keys of a fit rule besides its `trait` and its operators.
@@ -101,11 +81,7 @@ pub(super) fn parse_model(text: &str) -> Result<Model, ModelErrors> {
         Ok(document) => document,
         Err(error) => {
             let offset = error.span().map_or(0, |span| span.start);
-            checker.report(
-                offset..offset,
-                &Place::Model,
-                format!("invalid TOML: {}", error.message().trim()),
-            );
+            checker.report(offset..offset, &Place::Model, format!("invalid TOML: {}", error.message().trim()));
             return Err(ModelErrors(checker.errors));
         }
     };
@@ -116,9 +92,7 @@ pub(super) fn parse_model(text: &str) -> Result<Model, ModelErrors> {
     } else {
         // Parts are read in a fixed order rather than file order, so the
         // errors are put back into the order a reader of the file meets them.
-        checker
-            .errors
-            .sort_by_key(|error| (error.line, error.column));
+        checker.errors.sort_by_key(|error| (error.line, error.column));
         Err(ModelErrors(checker.errors))
     }
 }
@@ -162,26 +136,15 @@ struct Checker<'t> {
 
 impl<'t> Checker<'t> {
     fn new(text: &'t str) -> Self {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(offset, _)| offset + 1))
-            .collect();
-        Checker {
-            text,
-            line_starts,
-            errors: Vec::new(),
-            ids: Vec::new(),
-        }
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(offset, _)| offset + 1)).collect();
+        Checker { text, line_starts, errors: Vec::new(), ids: Vec::new() }
     }
 
     /// The 1-based line and column (in characters) of a byte offset.
     fn position(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset);
-        let line_start = self
-            .line_starts
-            .get(line.saturating_sub(1))
-            .copied()
-            .unwrap_or(0);
+        let line_start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
         let column = match self.text.get(line_start..offset) {
             Some(before) => before.chars().count(),
             // Spans from the parser always fall on character boundaries;
@@ -204,21 +167,12 @@ impl<'t> Checker<'t> {
             Place::Rule(id) => (Some(id.clone()), message),
             Place::Labelled(label) => (None, format!("{label}: {message}")),
         };
-        self.errors.push(ModelError {
-            line,
-            column,
-            rule_id,
-            message,
-        });
+        self.errors.push(ModelError { line, column, rule_id, message });
     }
 
     fn report_wrong_type(&mut self, what: &str, expected: &str, item: &Item<'_>, place: &Place) {
         let found = with_article(item.get_ref().type_str());
-        self.report(
-            item.span(),
-            place,
-            format!("{what} must be {expected}, found {found}"),
-        );
+        self.report(item.span(), place, format!("{what} must be {expected}, found {found}"));
     }
 
     fn report_missing(&mut self, table_span: Range<usize>, key: &str, place: &Place) {
@@ -228,11 +182,7 @@ impl<'t> Checker<'t> {
     fn report_unknown_keys(&mut self, table: &DeTable<'_>, allowed: &[&str], place: &Place) {
         for key in table.keys() {
             if !allowed.contains(&key.get_ref().as_ref()) {
-                let message = format!(
-                    "unknown key \"{}\" (expected one of: {})",
-                    key.get_ref(),
-                    allowed.join(", ")
-                );
+                let message = format!("unknown key \"{}\" (expected one of: {})", key.get_ref(), allowed.join(", "));
                 self.report(key.span(), place, message);
             }
         }
@@ -245,10 +195,7 @@ impl<'t> Checker<'t> {
         for defined in &ids {
             match first_lines.get(defined.id.as_str()) {
                 Some(first_line) => {
-                    let message = format!(
-                        "duplicate id \"{}\" (first defined on line {first_line})",
-                        defined.id
-                    );
+                    let message = format!("duplicate id \"{}\" (first defined on line {first_line})", defined.id);
                     self.report(defined.offset..defined.offset, &defined.place, message);
                 }
                 None => {
@@ -262,12 +209,7 @@ impl<'t> Checker<'t> {
     // Readers of single values. Each reports what is wrong and returns `None`,
     // so callers only combine the `Option`s.
 
-    fn table<'a, 'i>(
-        &mut self,
-        what: &str,
-        item: &'a Item<'i>,
-        place: &Place,
-    ) -> Option<&'a DeTable<'i>> {
+    fn table<'a, 'i>(&mut self, what: &str, item: &'a Item<'i>, place: &Place) -> Option<&'a DeTable<'i>> {
         match item.get_ref() {
             DeValue::Table(table) => Some(table),
             _ => {
@@ -320,17 +262,9 @@ impl<'t> Checker<'t> {
     }
 
     /// An integer or a float, finite and within `range`.
-    fn number(
-        &mut self,
-        what: &str,
-        item: &Item<'_>,
-        place: &Place,
-        range: NumberRange,
-    ) -> Option<f64> {
+    fn number(&mut self, what: &str, item: &Item<'_>, place: &Place, range: NumberRange) -> Option<f64> {
         let value = match item.get_ref() {
-            DeValue::Integer(integer) => {
-                Some(self.integer_value(what, integer, item, place)? as f64)
-            }
+            DeValue::Integer(integer) => Some(self.integer_value(what, integer, item, place)? as f64),
             DeValue::Float(float) => float.as_str().parse::<f64>().ok(),
             _ => {
                 self.report_wrong_type(what, "a number", item, place);
@@ -339,11 +273,7 @@ impl<'t> Checker<'t> {
         };
         let found = self.source(item.span());
         let Some(value) = value.filter(|value| value.is_finite()) else {
-            self.report(
-                item.span(),
-                place,
-                format!("{what} must be a finite number, found {found}"),
-            );
+            self.report(item.span(), place, format!("{what} must be a finite number, found {found}"));
             return None;
         };
         let problem = match range {
@@ -352,11 +282,7 @@ impl<'t> Checker<'t> {
             NumberRange::AboveZero => (value <= 0.0).then_some("more than 0"),
         };
         if let Some(expected) = problem {
-            self.report(
-                item.span(),
-                place,
-                format!("{what} must be {expected}, found {found}"),
-            );
+            self.report(item.span(), place, format!("{what} must be {expected}, found {found}"));
             return None;
         }
         Some(value)
@@ -374,21 +300,11 @@ impl<'t> Checker<'t> {
 
     /// The parser keeps integers as text (digits without `_` or `0x`), so
     /// converting them is where too large a value shows up.
-    fn integer_value(
-        &mut self,
-        what: &str,
-        integer: &DeInteger<'_>,
-        item: &Item<'_>,
-        place: &Place,
-    ) -> Option<i64> {
+    fn integer_value(&mut self, what: &str, integer: &DeInteger<'_>, item: &Item<'_>, place: &Place) -> Option<i64> {
         let value = i64::from_str_radix(integer.as_str(), integer.radix()).ok();
         if value.is_none() {
             let found = self.source(item.span());
-            self.report(
-                item.span(),
-                place,
-                format!("{what} is too large, found {found}"),
-            );
+            self.report(item.span(), place, format!("{what} is too large, found {found}"));
         }
         value
     }
@@ -404,8 +320,7 @@ impl<'t> Checker<'t> {
         let (mql, recycle_days) = match document.get("mql") {
             Some(item) => self.mql(item),
             None => {
-                let message =
-                    "missing required table [mql] (it sets engagement_threshold and min_grade)";
+                let message = "missing required table [mql] (it sets engagement_threshold and min_grade)";
                 self.report(0..0, &Place::Model, message);
                 (None, None)
             }
@@ -416,9 +331,8 @@ impl<'t> Checker<'t> {
             None => GradeBounds::default(),
         };
 
-        let engagement_items = document
-            .get("engagement")
-            .map_or(&[][..], |item| self.array_of_tables("engagement", item));
+        let engagement_items =
+            document.get("engagement").map_or(&[][..], |item| self.array_of_tables("engagement", item));
         let engagement = engagement_items
             .iter()
             .enumerate()
@@ -426,28 +340,18 @@ impl<'t> Checker<'t> {
             .collect();
 
         let mut personas = Vec::new();
-        let default_fit_items = document
-            .get("fit")
-            .map_or(&[][..], |item| self.array_of_tables("fit", item));
+        let default_fit_items = document.get("fit").map_or(&[][..], |item| self.array_of_tables("fit", item));
         if !default_fit_items.is_empty() {
             let fit = default_fit_items
                 .iter()
                 .enumerate()
                 .filter_map(|(index, item)| self.fit_rule(format!("fit rule #{}", index + 1), item))
                 .collect();
-            personas.push(Persona {
-                id: "default".to_string(),
-                description: None,
-                fit,
-            });
+            personas.push(Persona { id: "default".to_string(), description: None, fit });
         }
         // The top-level `[[fit]]` rules claim the persona id `default`.
-        let default_fit_line = default_fit_items
-            .first()
-            .map(|item| self.position(item.span().start).0);
-        let persona_items = document
-            .get("persona")
-            .map_or(&[][..], |item| self.array_of_tables("persona", item));
+        let default_fit_line = default_fit_items.first().map(|item| self.position(item.span().start).0);
+        let persona_items = document.get("persona").map_or(&[][..], |item| self.array_of_tables("persona", item));
         for (index, item) in persona_items.iter().enumerate() {
             if let Some(persona) = self.persona(index + 1, item, default_fit_line) {
                 personas.push(persona);
@@ -458,10 +362,7 @@ impl<'t> Checker<'t> {
         // every missing part has been reported.
         Model {
             name: name.unwrap_or_default(),
-            mql: mql.unwrap_or(MqlCondition {
-                engagement_threshold: 0.0,
-                min_grade: Grade::D,
-            }),
+            mql: mql.unwrap_or(MqlCondition { engagement_threshold: 0.0, min_grade: Grade::D }),
             grades,
             engagement,
             personas,
@@ -478,11 +379,7 @@ impl<'t> Checker<'t> {
         let threshold = match table.get("engagement_threshold") {
             Some(value) => self.number("`engagement_threshold`", value, &place, NumberRange::Any),
             None => {
-                self.report(
-                    item.span(),
-                    &place,
-                    "missing required key \"engagement_threshold\" in [mql]",
-                );
+                self.report(item.span(), &place, "missing required key \"engagement_threshold\" in [mql]");
                 None
             }
         };
@@ -490,11 +387,7 @@ impl<'t> Checker<'t> {
             Some(value) => self.string("`min_grade`", value, &place).and_then(|text| {
                 let grade = Grade::parse(&text);
                 if grade.is_none() {
-                    self.report(
-                        value.span(),
-                        &place,
-                        format!("grade \"{text}\" does not exist (use A, B, C or D)"),
-                    );
+                    self.report(value.span(), &place, format!("grade \"{text}\" does not exist (use A, B, C or D)"));
                 }
                 grade
             }),
@@ -506,10 +399,7 @@ impl<'t> Checker<'t> {
         };
         let mql = threshold
             .zip(min_grade)
-            .map(|(engagement_threshold, min_grade)| MqlCondition {
-                engagement_threshold,
-                min_grade,
-            });
+            .map(|(engagement_threshold, min_grade)| MqlCondition { engagement_threshold, min_grade });
         (mql, recycle_days)
     }
 
@@ -522,11 +412,7 @@ impl<'t> Checker<'t> {
         match table.get("half_life_days") {
             Some(value) => self.number("`half_life_days`", value, &place, NumberRange::ZeroOrMore),
             None => {
-                self.report(
-                    item.span(),
-                    &place,
-                    "missing required key \"half_life_days\" in [decay]",
-                );
+                self.report(item.span(), &place, "missing required key \"half_life_days\" in [decay]");
                 None
             }
         }
@@ -535,11 +421,8 @@ impl<'t> Checker<'t> {
     fn grades(&mut self, item: &Item<'_>) -> GradeBounds {
         let place = Place::Model;
         let defaults = GradeBounds::default();
-        let mut bounds = [
-            GradeBound::Default(defaults.a),
-            GradeBound::Default(defaults.b),
-            GradeBound::Default(defaults.c),
-        ];
+        let mut bounds =
+            [GradeBound::Default(defaults.a), GradeBound::Default(defaults.b), GradeBound::Default(defaults.c)];
         let Some(table) = self.table("`grades`", item, &place) else {
             return defaults;
         };
@@ -550,11 +433,7 @@ impl<'t> Checker<'t> {
                 "B" => 1,
                 "C" => 2,
                 "D" => {
-                    self.report(
-                        key.span(),
-                        &place,
-                        "grade \"D\" takes no bound: it is every fit score below C",
-                    );
+                    self.report(key.span(), &place, "grade \"D\" takes no bound: it is every fit score below C");
                     continue;
                 }
                 _ => {
@@ -568,11 +447,7 @@ impl<'t> Checker<'t> {
                 Some(bound) if (0..=100).contains(&bound) => GradeBound::Given(bound, value.span()),
                 Some(_) => {
                     let found = self.source(value.span());
-                    self.report(
-                        value.span(),
-                        &place,
-                        format!("{what} must be between 0 and 100, found {found}"),
-                    );
+                    self.report(value.span(), &place, format!("{what} must be between 0 and 100, found {found}"));
                     GradeBound::Invalid
                 }
                 None => GradeBound::Invalid,
@@ -583,9 +458,7 @@ impl<'t> Checker<'t> {
         let letters = ["A", "B", "C"];
         for upper in 0..2 {
             let lower = upper + 1;
-            let (Some(upper_bound), Some(lower_bound)) =
-                (bounds[upper].value(), bounds[lower].value())
-            else {
+            let (Some(upper_bound), Some(lower_bound)) = (bounds[upper].value(), bounds[lower].value()) else {
                 continue;
             };
             if lower_bound <= upper_bound {
@@ -631,19 +504,12 @@ impl<'t> Checker<'t> {
         };
         let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-');
         if !id.chars().all(allowed) {
-            let message = format!(
-                "id \"{}\" may only contain letters, digits and _ . : -",
-                id.escape_debug()
-            );
+            let message = format!("id \"{}\" may only contain letters, digits and _ . : -", id.escape_debug());
             self.report(item.span(), &unnamed, message);
             return (None, unnamed);
         }
         let place = place_of(&id);
-        self.ids.push(DefinedId {
-            id: id.clone(),
-            offset: item.span().start,
-            place: place.clone(),
-        });
+        self.ids.push(DefinedId { id: id.clone(), offset: item.span().start, place: place.clone() });
         (Some(id), place)
     }
 
@@ -654,22 +520,13 @@ impl<'t> Checker<'t> {
         decay_half_life: Option<f64>,
     ) -> Option<EngagementRule> {
         let label = format!("engagement rule #{number}");
-        let table = self.table(
-            "each [[engagement]] rule",
-            item,
-            &Place::Labelled(label.clone()),
-        )?;
-        let (id, place) =
-            self.identify(table, item.span(), label, |id| Place::Rule(id.to_string()));
+        let table = self.table("each [[engagement]] rule", item, &Place::Labelled(label.clone()))?;
+        let (id, place) = self.identify(table, item.span(), label, |id| Place::Rule(id.to_string()));
         self.report_unknown_keys(table, &ENGAGEMENT_KEYS, &place);
         let selector = self.selector(table, item.span(), &place);
         let conditions = match table.get_key_value("where") {
             Some((key, _)) if matches!(selector, Some(Selector::Visit)) => {
-                self.report(
-                    key.span(),
-                    &place,
-                    "`where` does not apply to type = \"visit\"",
-                );
+                self.report(key.span(), &place, "`where` does not apply to type = \"visit\"");
                 None
             }
             Some((_, value)) => self.where_conditions(value, &place),
@@ -683,10 +540,8 @@ impl<'t> Checker<'t> {
             }
         };
         let max_points = self.optional_number(table, "max_points", &place, NumberRange::AboveZero);
-        let within_days =
-            self.optional_number(table, "within_days", &place, NumberRange::AboveZero);
-        let own_half_life =
-            self.optional_number(table, "half_life_days", &place, NumberRange::ZeroOrMore);
+        let within_days = self.optional_number(table, "within_days", &place, NumberRange::AboveZero);
+        let own_half_life = self.optional_number(table, "half_life_days", &place, NumberRange::ZeroOrMore);
         Some(EngagementRule {
             id: id?,
             selector: selector?,
@@ -695,9 +550,7 @@ impl<'t> Checker<'t> {
             max_points: max_points?,
             within_days: within_days?,
             // The rule's own half-life wins, even when it is 0 (no decay).
-            half_life_days: own_half_life?
-                .or(decay_half_life)
-                .filter(|days| *days > 0.0),
+            half_life_days: own_half_life?.or(decay_half_life).filter(|days| *days > 0.0),
         })
     }
 
@@ -710,24 +563,14 @@ impl<'t> Checker<'t> {
         range: NumberRange,
     ) -> Option<Option<f64>> {
         match table.get(key) {
-            Some(item) => self
-                .number(&format!("`{key}`"), item, place, range)
-                .map(Some),
+            Some(item) => self.number(&format!("`{key}`"), item, place, range).map(Some),
             None => Some(None),
         }
     }
 
-    fn selector(
-        &mut self,
-        table: &DeTable<'_>,
-        table_span: Range<usize>,
-        place: &Place,
-    ) -> Option<Selector> {
+    fn selector(&mut self, table: &DeTable<'_>, table_span: Range<usize>, place: &Place) -> Option<Selector> {
         let Some(type_item) = table.get("type") else {
-            let message = format!(
-                "missing required key \"type\" (one of: {})",
-                ENGAGEMENT_TYPES.join(", ")
-            );
+            let message = format!("missing required key \"type\" (one of: {})", ENGAGEMENT_TYPES.join(", "));
             self.report(table_span, place, message);
             return None;
         };
@@ -740,10 +583,8 @@ impl<'t> Checker<'t> {
         match kind.as_str() {
             "track" => {
                 for (key, _) in path.into_iter().chain(path_prefix) {
-                    let message = format!(
-                        "`{}` does not apply to type = \"track\" (only to page and screen)",
-                        key.get_ref()
-                    );
+                    let message =
+                        format!("`{}` does not apply to type = \"track\" (only to page and screen)", key.get_ref());
                     self.report(key.span(), place, message);
                 }
                 let Some((_, event)) = event else {
@@ -755,48 +596,32 @@ impl<'t> Checker<'t> {
             }
             "page" | "screen" | "visit" => {
                 if let Some((key, _)) = event {
-                    let message =
-                        format!("`event` does not apply to type = \"{kind}\" (only to track)");
+                    let message = format!("`event` does not apply to type = \"{kind}\" (only to track)");
                     self.report(key.span(), place, message);
                 }
                 if kind == "visit" {
                     for (key, _) in path.into_iter().chain(path_prefix) {
-                        let message = format!(
-                            "`{}` does not apply to type = \"visit\" (only to page and screen)",
-                            key.get_ref()
-                        );
+                        let message =
+                            format!("`{}` does not apply to type = \"visit\" (only to page and screen)", key.get_ref());
                         self.report(key.span(), place, message);
                     }
                     return Some(Selector::Visit);
                 }
                 let path = match (path, path_prefix) {
                     (Some(_), Some((key, _))) => {
-                        self.report(
-                            key.span(),
-                            place,
-                            "use either `path` or `path_prefix`, not both",
-                        );
+                        self.report(key.span(), place, "use either `path` or `path_prefix`, not both");
                         None
                     }
-                    (Some((_, exact)), None) => self
-                        .non_empty_string("`path`", exact, place)
-                        .map(PathMatch::Exact),
-                    (None, Some((_, prefix))) => self
-                        .non_empty_string("`path_prefix`", prefix, place)
-                        .map(PathMatch::Prefix),
+                    (Some((_, exact)), None) => self.non_empty_string("`path`", exact, place).map(PathMatch::Exact),
+                    (None, Some((_, prefix))) => {
+                        self.non_empty_string("`path_prefix`", prefix, place).map(PathMatch::Prefix)
+                    }
                     (None, None) => Some(PathMatch::Any),
                 }?;
-                Some(if kind == "page" {
-                    Selector::Page { path }
-                } else {
-                    Selector::Screen { path }
-                })
+                Some(if kind == "page" { Selector::Page { path } } else { Selector::Screen { path } })
             }
             _ => {
-                let message = format!(
-                    "unknown type \"{kind}\" (expected one of: {})",
-                    ENGAGEMENT_TYPES.join(", ")
-                );
+                let message = format!("unknown type \"{kind}\" (expected one of: {})", ENGAGEMENT_TYPES.join(", "));
                 self.report(type_item.span(), place, message);
                 None
             }
@@ -853,22 +678,14 @@ impl<'t> Checker<'t> {
             .collect();
         entries.sort_by_key(|(key, _)| key.span().start);
         if entries.is_empty() {
-            let message = format!(
-                "condition has no operator (use one of: {})",
-                OPERATOR_NAMES.join(", ")
-            );
+            let message = format!("condition has no operator (use one of: {})", OPERATOR_NAMES.join(", "));
             self.report(table_span, place, message);
             return None;
         }
-        let operators: Vec<Option<Operator>> = entries
-            .into_iter()
-            .map(|(key, item)| self.operator(key, item, field_key, other_keys, place))
-            .collect();
+        let operators: Vec<Option<Operator>> =
+            entries.into_iter().map(|(key, item)| self.operator(key, item, field_key, other_keys, place)).collect();
         let operators = operators.into_iter().collect::<Option<Vec<_>>>()?;
-        Some(Condition {
-            field: field?,
-            operators,
-        })
+        Some(Condition { field: field?, operators })
     }
 
     fn operator(
@@ -886,21 +703,11 @@ impl<'t> Checker<'t> {
             "not_equals" => self.operand(&what, item, place).map(Operator::NotEquals),
             "contains" => self.operand(&what, item, place).map(Operator::Contains),
             "in" => self.operand_list(&what, item, place).map(Operator::In),
-            "contains_any" => self
-                .operand_list(&what, item, place)
-                .map(Operator::ContainsAny),
-            "gte" => self
-                .number(&what, item, place, NumberRange::Any)
-                .map(Operator::Gte),
-            "gt" => self
-                .number(&what, item, place, NumberRange::Any)
-                .map(Operator::Gt),
-            "lte" => self
-                .number(&what, item, place, NumberRange::Any)
-                .map(Operator::Lte),
-            "lt" => self
-                .number(&what, item, place, NumberRange::Any)
-                .map(Operator::Lt),
+            "contains_any" => self.operand_list(&what, item, place).map(Operator::ContainsAny),
+            "gte" => self.number(&what, item, place, NumberRange::Any).map(Operator::Gte),
+            "gt" => self.number(&what, item, place, NumberRange::Any).map(Operator::Gt),
+            "lte" => self.number(&what, item, place, NumberRange::Any).map(Operator::Lte),
+            "lt" => self.number(&what, item, place, NumberRange::Any).map(Operator::Lt),
             "between" => self.between(item, place),
             "starts_with" => self.string(&what, item, place).map(Operator::StartsWith),
             "exists" => self.boolean(&what, item, place).map(Operator::Exists),
@@ -909,18 +716,12 @@ impl<'t> Checker<'t> {
                 let length = u64::try_from(length).ok();
                 if length.is_none() {
                     let found = self.source(item.span());
-                    self.report(
-                        item.span(),
-                        place,
-                        format!("{what} must be 0 or more, found {found}"),
-                    );
+                    self.report(item.span(), place, format!("{what} must be 0 or more, found {found}"));
                 }
                 length.map(Operator::MinLength)
             }
             _ => {
-                let keys: Vec<&str> = std::iter::once(field_key)
-                    .chain(other_keys.iter().copied())
-                    .collect();
+                let keys: Vec<&str> = std::iter::once(field_key).chain(other_keys.iter().copied()).collect();
                 let message = format!(
                     "unknown operator \"{name}\" (expected one of: {}; other keys: {})",
                     OPERATOR_NAMES.join(", "),
@@ -936,9 +737,9 @@ impl<'t> Checker<'t> {
         match item.get_ref() {
             DeValue::String(text) => Some(Operand::Text(text.to_string())),
             DeValue::Boolean(flag) => Some(Operand::Bool(*flag)),
-            DeValue::Integer(_) | DeValue::Float(_) => self
-                .number(what, item, place, NumberRange::Any)
-                .map(Operand::Number),
+            DeValue::Integer(_) | DeValue::Float(_) => {
+                self.number(what, item, place, NumberRange::Any).map(Operand::Number)
+            }
             _ => {
                 self.report_wrong_type(what, "a string, number or boolean", item, place);
                 None
@@ -948,27 +749,15 @@ impl<'t> Checker<'t> {
 
     fn operand_list(&mut self, what: &str, item: &Item<'_>, place: &Place) -> Option<Vec<Operand>> {
         let DeValue::Array(items) = item.get_ref() else {
-            self.report_wrong_type(
-                what,
-                "an array of strings, numbers or booleans",
-                item,
-                place,
-            );
+            self.report_wrong_type(what, "an array of strings, numbers or booleans", item, place);
             return None;
         };
         if items.is_empty() {
-            self.report(
-                item.span(),
-                place,
-                format!("{what} needs at least one value"),
-            );
+            self.report(item.span(), place, format!("{what} needs at least one value"));
             return None;
         }
         let element = format!("each value of {what}");
-        let operands: Vec<Option<Operand>> = items
-            .iter()
-            .map(|item| self.operand(&element, item, place))
-            .collect();
+        let operands: Vec<Option<Operand>> = items.iter().map(|item| self.operand(&element, item, place)).collect();
         operands.into_iter().collect()
     }
 
@@ -983,47 +772,23 @@ impl<'t> Checker<'t> {
             self.report(item.span(), place, message);
             return None;
         };
-        let low = self.number(
-            "the low bound of `between`",
-            low_item,
-            place,
-            NumberRange::Any,
-        );
-        let high = self.number(
-            "the high bound of `between`",
-            high_item,
-            place,
-            NumberRange::Any,
-        );
+        let low = self.number("the low bound of `between`", low_item, place, NumberRange::Any);
+        let high = self.number("the high bound of `between`", high_item, place, NumberRange::Any);
         let (low, high) = low.zip(high)?;
         if low > high {
             let found = self.source(item.span());
-            self.report(
-                item.span(),
-                place,
-                format!("`between` must list the low bound first, found {found}"),
-            );
+            self.report(item.span(), place, format!("`between` must list the low bound first, found {found}"));
             return None;
         }
         Some(Operator::Between(low, high))
     }
 
-    fn persona(
-        &mut self,
-        number: usize,
-        item: &Item<'_>,
-        default_fit_line: Option<usize>,
-    ) -> Option<Persona> {
+    fn persona(&mut self, number: usize, item: &Item<'_>, default_fit_line: Option<usize>) -> Option<Persona> {
         let label = format!("persona #{number}");
         let table = self.table("each [[persona]]", item, &Place::Labelled(label.clone()))?;
-        let (id, place) = self.identify(table, item.span(), label, |id| {
-            Place::Labelled(format!("persona \"{id}\""))
-        });
-        if let (Some("default"), Some(line), Some(id_item)) =
-            (id.as_deref(), default_fit_line, table.get("id"))
-        {
-            let message =
-                format!("the id \"default\" is taken by the top-level [[fit]] rules (line {line})");
+        let (id, place) = self.identify(table, item.span(), label, |id| Place::Labelled(format!("persona \"{id}\"")));
+        if let (Some("default"), Some(line), Some(id_item)) = (id.as_deref(), default_fit_line, table.get("id")) {
+            let message = format!("the id \"default\" is taken by the top-level [[fit]] rules (line {line})");
             self.report(id_item.span(), &place, message);
         }
         self.report_unknown_keys(table, &PERSONA_KEYS, &place);
@@ -1034,12 +799,7 @@ impl<'t> Checker<'t> {
         let fit_items = table.get("fit").map_or(&[][..], |fit| match fit.get_ref() {
             DeValue::Array(items) => items,
             _ => {
-                self.report_wrong_type(
-                    "`fit`",
-                    "an array of tables (one [[persona.fit]] section each)",
-                    fit,
-                    &place,
-                );
+                self.report_wrong_type("`fit`", "an array of tables (one [[persona.fit]] section each)", fit, &place);
                 &[]
             }
         });
@@ -1050,21 +810,14 @@ impl<'t> Checker<'t> {
         let fit: Vec<Option<FitRule>> = fit_items
             .iter()
             .enumerate()
-            .map(|(index, item)| {
-                self.fit_rule(format!("fit rule #{} of {persona_name}", index + 1), item)
-            })
+            .map(|(index, item)| self.fit_rule(format!("fit rule #{} of {persona_name}", index + 1), item))
             .collect();
-        Some(Persona {
-            id: id?,
-            description: description?,
-            fit: fit.into_iter().collect::<Option<_>>()?,
-        })
+        Some(Persona { id: id?, description: description?, fit: fit.into_iter().collect::<Option<_>>()? })
     }
 
     fn fit_rule(&mut self, label: String, item: &Item<'_>) -> Option<FitRule> {
         let table = self.table("each fit rule", item, &Place::Labelled(label.clone()))?;
-        let (id, place) =
-            self.identify(table, item.span(), label, |id| Place::Rule(id.to_string()));
+        let (id, place) = self.identify(table, item.span(), label, |id| Place::Rule(id.to_string()));
         let condition = self.condition(table, item.span(), "trait", &FIT_RULE_KEYS, &place);
         let points = match table.get("points") {
             Some(value) => self.integer("`points`", value, &place),
@@ -1073,11 +826,7 @@ impl<'t> Checker<'t> {
                 None
             }
         };
-        Some(FitRule {
-            id: id?,
-            condition: condition?,
-            points: points?,
-        })
+        Some(FitRule { id: id?, condition: condition?, points: points? })
     }
 }
 
@@ -1108,11 +857,7 @@ impl GradeBound {
 }
 
 fn with_article(type_name: &str) -> String {
-    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    };
+    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
     format!("{article} {type_name}")
 }
 
@@ -1128,11 +873,7 @@ pub(super) fn summary(model: &Model) -> String {
         "MQL     engagement >= {} and grade {} or better; a rejected lead may qualify again after {} days",
         model.mql.engagement_threshold, model.mql.min_grade, model.recycle_days,
     );
-    let _ = writeln!(
-        out,
-        "grades  A >= {}, B >= {}, C >= {}, D below {}",
-        grades.a, grades.b, grades.c, grades.c
-    );
+    let _ = writeln!(out, "grades  A >= {}, B >= {}, C >= {}, D below {}", grades.a, grades.b, grades.c, grades.c);
 
     let _ = writeln!(out, "\nengagement rules ({})", model.engagement.len());
     let rows: Vec<Vec<String>> = model
@@ -1142,23 +883,16 @@ pub(super) fn summary(model: &Model) -> String {
             let conditions = if rule.conditions.is_empty() {
                 "-".to_string()
             } else {
-                rule.conditions
-                    .iter()
-                    .map(describe_condition)
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                rule.conditions.iter().map(describe_condition).collect::<Vec<_>>().join("; ")
             };
             vec![
                 rule.id.clone(),
                 describe_selector(&rule.selector),
                 conditions,
                 rule.points.to_string(),
-                rule.max_points
-                    .map_or("-".to_string(), |cap| cap.to_string()),
-                rule.within_days
-                    .map_or("-".to_string(), |days| format!("{days}d")),
-                rule.half_life_days
-                    .map_or("none".to_string(), |days| format!("{days}d")),
+                rule.max_points.map_or("-".to_string(), |cap| cap.to_string()),
+                rule.within_days.map_or("-".to_string(), |days| format!("{days}d")),
+                rule.half_life_days.map_or("none".to_string(), |days| format!("{days}d")),
             ]
         })
         .collect();
@@ -1189,23 +923,9 @@ pub(super) fn summary(model: &Model) -> String {
         let rows: Vec<Vec<String>> = persona
             .fit
             .iter()
-            .map(|rule| {
-                vec![
-                    rule.id.clone(),
-                    describe_condition(&rule.condition),
-                    rule.points.to_string(),
-                ]
-            })
+            .map(|rule| vec![rule.id.clone(), describe_condition(&rule.condition), rule.points.to_string()])
             .collect();
-        write_columns(
-            &mut out,
-            &[
-                ("id", Align::Left),
-                ("condition", Align::Left),
-                ("points", Align::Right),
-            ],
-            &rows,
-        );
+        write_columns(&mut out, &[("id", Align::Left), ("condition", Align::Left), ("points", Align::Right)], &rows);
     }
     out
 }
@@ -1230,10 +950,7 @@ fn write_columns(out: &mut String, columns: &[(&str, Align)], rows: &[Vec<String
                 .unwrap_or(0)
         })
         .collect();
-    let headers: Vec<String> = columns
-        .iter()
-        .map(|(header, _)| header.to_string())
-        .collect();
+    let headers: Vec<String> = columns.iter().map(|(header, _)| header.to_string()).collect();
     for row in std::iter::once(&headers).chain(rows) {
         let mut line = String::new();
         for ((cell, (_, align)), width) in row.iter().zip(columns).zip(&widths) {
@@ -1314,20 +1031,12 @@ mod tests {
                 Ok(_) => Vec::new(),
                 Err(ModelErrors(errors)) => errors,
             };
-            let shown: Vec<String> = errors
-                .iter()
-                .map(|error| format!("{error}  [rule_id: {:?}]", error.rule_id))
-                .collect();
-            assert_eq!(
-                errors.len(),
-                expected.len(),
-                "model:\n{text}\nerrors: {shown:#?}"
-            );
+            let shown: Vec<String> =
+                errors.iter().map(|error| format!("{error}  [rule_id: {:?}]", error.rule_id)).collect();
+            assert_eq!(errors.len(), expected.len(), "model:\n{text}\nerrors: {shown:#?}");
             for (error, (line, message, rule_id)) in errors.iter().zip(expected.iter()) {
                 assert!(
-                    error.line == *line
-                        && error.message.contains(message)
-                        && error.rule_id.as_deref() == *rule_id,
+                    error.line == *line && error.message.contains(message) && error.rule_id.as_deref() == *rule_id,
                     "expected line {line}, {message:?}, rule id {rule_id:?}\nmodel:\n{text}\nerrors: {shown:#?}",
                 );
             }
@@ -1386,18 +1095,9 @@ id = "no-fit-rules"
                     None,
                 )],
             ),
-            (
-                "name = 3\n[mql]\nengagement_threshold = 1\n",
-                &[(1, "`name` must be a string, found an integer", None)],
-            ),
-            (
-                "name = \"\"\n[mql]\nengagement_threshold = 1\n",
-                &[(1, "`name` must not be empty", None)],
-            ),
-            (
-                "mql = 5\n",
-                &[(1, "`mql` must be a table, found an integer", None)],
-            ),
+            ("name = 3\n[mql]\nengagement_threshold = 1\n", &[(1, "`name` must be a string, found an integer", None)]),
+            ("name = \"\"\n[mql]\nengagement_threshold = 1\n", &[(1, "`name` must not be empty", None)]),
+            ("mql = 5\n", &[(1, "`mql` must be a table, found an integer", None)]),
             (
                 &with_mql("[engagement]\nid = \"x\"\n"),
                 &[(
@@ -1406,32 +1106,15 @@ id = "no-fit-rules"
                     None,
                 )],
             ),
-            (
-                "fit = 3\n[mql]\nengagement_threshold = 1\n",
-                &[(1, "`fit` must be an array of tables", None)],
-            ),
+            ("fit = 3\n[mql]\nengagement_threshold = 1\n", &[(1, "`fit` must be an array of tables", None)]),
             (
                 &with_mql("[decay]\nhalf_life_days = -3\nhalf_life = 2\n"),
-                &[
-                    (4, "`half_life_days` must be 0 or more, found -3", None),
-                    (5, "unknown key \"half_life\"", None),
-                ],
+                &[(4, "`half_life_days` must be 0 or more, found -3", None), (5, "unknown key \"half_life\"", None)],
             ),
-            (
-                &with_mql("[decay]\n"),
-                &[(
-                    3,
-                    "missing required key \"half_life_days\" in [decay]",
-                    None,
-                )],
-            ),
+            (&with_mql("[decay]\n"), &[(3, "missing required key \"half_life_days\" in [decay]", None)]),
             (
                 &with_mql("[decay]\nhalf_life_days = 1979-05-27\n"),
-                &[(
-                    4,
-                    "`half_life_days` must be a number, found a datetime",
-                    None,
-                )],
+                &[(4, "`half_life_days` must be a number, found a datetime", None)],
             ),
         ]);
     }
@@ -1439,45 +1122,18 @@ id = "no-fit-rules"
     #[test]
     fn mql_section_is_checked() {
         check(&[
-            (
-                "[mql]\nmin_grade = \"B\"\n",
-                &[(
-                    1,
-                    "missing required key \"engagement_threshold\" in [mql]",
-                    None,
-                )],
-            ),
+            ("[mql]\nmin_grade = \"B\"\n", &[(1, "missing required key \"engagement_threshold\" in [mql]", None)]),
             (
                 "[mql]\nengagement_threshold = \"60\"\n",
-                &[(
-                    2,
-                    "`engagement_threshold` must be a number, found a string",
-                    None,
-                )],
+                &[(2, "`engagement_threshold` must be a number, found a string", None)],
             ),
-            (
-                &with_mql("min_grade = \"E\"\n"),
-                &[(3, "grade \"E\" does not exist (use A, B, C or D)", None)],
-            ),
-            (
-                &with_mql("min_grade = \"b\"\n"),
-                &[(3, "grade \"b\" does not exist (use A, B, C or D)", None)],
-            ),
-            (
-                &with_mql("min_grade = 2\n"),
-                &[(3, "`min_grade` must be a string, found an integer", None)],
-            ),
-            (
-                &with_mql("recycle_days = -1\n"),
-                &[(3, "`recycle_days` must be 0 or more, found -1", None)],
-            ),
+            (&with_mql("min_grade = \"E\"\n"), &[(3, "grade \"E\" does not exist (use A, B, C or D)", None)]),
+            (&with_mql("min_grade = \"b\"\n"), &[(3, "grade \"b\" does not exist (use A, B, C or D)", None)]),
+            (&with_mql("min_grade = 2\n"), &[(3, "`min_grade` must be a string, found an integer", None)]),
+            (&with_mql("recycle_days = -1\n"), &[(3, "`recycle_days` must be 0 or more, found -1", None)]),
             (
                 "[mql]\nengagement_threshold = nan\n",
-                &[(
-                    2,
-                    "`engagement_threshold` must be a finite number, found nan",
-                    None,
-                )],
+                &[(2, "`engagement_threshold` must be a finite number, found nan", None)],
             ),
             (
                 &with_mql("threshold = 3\n"),
@@ -1503,24 +1159,12 @@ id = "no-fit-rules"
             ),
             (
                 &with_mql("[grades]\nE = 10\nD = 5\n"),
-                &[
-                    (4, "unknown grade \"E\" (expected one of: A, B, C)", None),
-                    (5, "grade \"D\" takes no bound", None),
-                ],
+                &[(4, "unknown grade \"E\" (expected one of: A, B, C)", None), (5, "grade \"D\" takes no bound", None)],
             ),
-            (
-                &with_mql("[grades]\nA = 40\nB = 60\n"),
-                &[(5, "B = 60 is above A = 40", None)],
-            ),
+            (&with_mql("[grades]\nA = 40\nB = 60\n"), &[(5, "B = 60 is above A = 40", None)]),
             // A partial section is checked against the defaults it keeps.
-            (
-                &with_mql("[grades]\nC = 60\n"),
-                &[(4, "C = 60 is above B = 50 (the default)", None)],
-            ),
-            (
-                &with_mql("[grades]\nA = 30\n"),
-                &[(4, "B = 50 (the default) is above A = 30", None)],
-            ),
+            (&with_mql("[grades]\nC = 60\n"), &[(4, "C = 60 is above B = 50 (the default)", None)]),
+            (&with_mql("[grades]\nA = 30\n"), &[(4, "B = 50 (the default) is above A = 30", None)]),
             (&with_mql("[grades]\nA = 50\nB = 50\nC = 50\n"), &[]),
             (
                 "grades = 3\n[mql]\nengagement_threshold = 1\n",
@@ -1532,17 +1176,10 @@ id = "no-fit-rules"
     #[test]
     fn engagement_rule_ids_and_types_are_checked() {
         check(&[
-            (
-                &with_mql("[[engagement]]\nid = \"a\"\npoints = 1\n"),
-                &[(3, "missing required key \"type\"", Some("a"))],
-            ),
+            (&with_mql("[[engagement]]\nid = \"a\"\npoints = 1\n"), &[(3, "missing required key \"type\"", Some("a"))]),
             (
                 &with_mql("[[engagement]]\nid = \"a\"\ntype = \"click\"\npoints = 1\n"),
-                &[(
-                    5,
-                    "unknown type \"click\" (expected one of: track, page, screen, visit)",
-                    Some("a"),
-                )],
+                &[(5, "unknown type \"click\" (expected one of: track, page, screen, visit)", Some("a"))],
             ),
             (
                 &with_mql(
@@ -1565,32 +1202,16 @@ points = 1
                 ),
                 &[
                     (3, "engagement rule #1: missing required key \"id\"", None),
-                    (
-                        7,
-                        "engagement rule #2: id \"b c\" may only contain letters, digits and _ . : -",
-                        None,
-                    ),
-                    (
-                        10,
-                        "engagement rule #3: missing required key \"points\"",
-                        None,
-                    ),
+                    (7, "engagement rule #2: id \"b c\" may only contain letters, digits and _ . : -", None),
+                    (10, "engagement rule #3: missing required key \"points\"", None),
                     (11, "engagement rule #3: `id` must not be empty", None),
                     (13, "engagement rule #3: unknown key \"pointz\"", None),
-                    (
-                        15,
-                        "engagement rule #4: `id` must be a string, found an integer",
-                        None,
-                    ),
+                    (15, "engagement rule #4: `id` must be a string, found an integer", None),
                 ],
             ),
             (
                 "engagement = [3]\n[mql]\nengagement_threshold = 1\n",
-                &[(
-                    1,
-                    "engagement rule #1: each [[engagement]] rule must be a table",
-                    None,
-                )],
+                &[(1, "engagement rule #1: each [[engagement]] rule must be a table", None)],
             ),
         ]);
     }
@@ -1633,16 +1254,8 @@ points = 1
                 (3, "missing required key \"event\"", Some("t")),
                 (6, "`path` does not apply to type = \"track\"", Some("t")),
                 (11, "`event` does not apply to type = \"page\"", Some("p")),
-                (
-                    13,
-                    "use either `path` or `path_prefix`, not both",
-                    Some("p"),
-                ),
-                (
-                    18,
-                    "`path_prefix` does not apply to type = \"visit\"",
-                    Some("v"),
-                ),
+                (13, "use either `path` or `path_prefix`, not both", Some("p")),
+                (18, "`path_prefix` does not apply to type = \"visit\"", Some("v")),
                 (19, "`where` does not apply to type = \"visit\"", Some("v")),
                 (24, "`event` must not be empty", Some("e")),
                 (29, "`path` must be a string, found an integer", Some("s")),
@@ -1682,11 +1295,7 @@ points = 99999999999999999999
                 (9, "`half_life_days` must be 0 or more, found -2", Some("n")),
                 (13, "`points` must be a finite number, found inf", Some("m")),
                 (17, "`points` must be a number, found a datetime", Some("d")),
-                (
-                    21,
-                    "`points` is too large, found 99999999999999999999",
-                    Some("o"),
-                ),
+                (21, "`points` is too large, found 99999999999999999999", Some("o")),
             ],
         )]);
     }
@@ -1726,81 +1335,33 @@ where = [
                         Some("w"),
                     ),
                     (10, "missing required key \"property\"", Some("w")),
-                    (
-                        11,
-                        "condition has no operator (use one of: equals, ",
-                        Some("w"),
-                    ),
+                    (11, "condition has no operator (use one of: equals, ", Some("w")),
                     (
                         12,
                         "each condition in `where` must be a table such as { property = \"plan\", equals = \"pro\" }, found a string",
                         Some("w"),
                     ),
-                    (
-                        13,
-                        "`property` must be a string, found an integer",
-                        Some("w"),
-                    ),
-                    (
-                        13,
-                        "`equals` must be a string, number or boolean, found an array",
-                        Some("w"),
-                    ),
+                    (13, "`property` must be a string, found an integer", Some("w")),
+                    (13, "`equals` must be a string, number or boolean, found an array", Some("w")),
                     (14, "`in` needs at least one value", Some("w")),
-                    (
-                        15,
-                        "each value of `contains_any` must be a string, number or boolean, found a table",
-                        Some("w"),
-                    ),
+                    (15, "each value of `contains_any` must be a string, number or boolean, found a table", Some("w")),
                     (16, "`gte` must be a number, found a string", Some("w")),
                     (16, "`lt` must be a number, found a boolean", Some("w")),
-                    (
-                        17,
-                        "`between` must be a pair of numbers [low, high], found 3 values",
-                        Some("w"),
-                    ),
-                    (
-                        18,
-                        "`between` must list the low bound first, found [5, 1]",
-                        Some("w"),
-                    ),
-                    (
-                        19,
-                        "the low bound of `between` must be a number, found a string",
-                        Some("w"),
-                    ),
-                    (
-                        20,
-                        "`starts_with` must be a string, found an integer",
-                        Some("w"),
-                    ),
-                    (
-                        20,
-                        "`exists` must be true or false, found a string",
-                        Some("w"),
-                    ),
+                    (17, "`between` must be a pair of numbers [low, high], found 3 values", Some("w")),
+                    (18, "`between` must list the low bound first, found [5, 1]", Some("w")),
+                    (19, "the low bound of `between` must be a number, found a string", Some("w")),
+                    (20, "`starts_with` must be a string, found an integer", Some("w")),
+                    (20, "`exists` must be true or false, found a string", Some("w")),
                     (21, "`min_length` must be 0 or more, found -1", Some("w")),
-                    (
-                        22,
-                        "`min_length` must be an integer, found a float",
-                        Some("w"),
-                    ),
-                    (
-                        22,
-                        "`not_equals` must be a string, number or boolean, found a datetime",
-                        Some("w"),
-                    ),
+                    (22, "`min_length` must be an integer, found a float", Some("w")),
+                    (22, "`not_equals` must be a string, number or boolean, found a datetime", Some("w")),
                 ],
             ),
             (
                 &with_mql(
                     "[[engagement]]\nid = \"w\"\ntype = \"page\"\npoints = 1\nwhere = { property = \"a\", exists = true }\n",
                 ),
-                &[(
-                    7,
-                    "`where` must be an array of conditions, found a table",
-                    Some("w"),
-                )],
+                &[(7, "`where` must be an array of conditions, found a table", Some("w"))],
             ),
         ]);
     }
@@ -1836,21 +1397,9 @@ equals = 1
                 ),
                 &[
                     (3, "persona #1: missing required key \"id\"", None),
-                    (
-                        4,
-                        "persona #1: `description` must be a string, found an integer",
-                        None,
-                    ),
-                    (
-                        5,
-                        "persona #1: unknown key \"colour\" (expected one of: id, description, fit)",
-                        None,
-                    ),
-                    (
-                        6,
-                        "fit rule #1 of persona #1: missing required key \"id\"",
-                        None,
-                    ),
+                    (4, "persona #1: `description` must be a string, found an integer", None),
+                    (5, "persona #1: unknown key \"colour\" (expected one of: id, description, fit)", None),
+                    (6, "fit rule #1 of persona #1: missing required key \"id\"", None),
                     (12, "missing required key \"trait\"", Some("f")),
                     (15, "`points` must be an integer, found a float", Some("f")),
                     (16, "unknown operator \"pointz\"", Some("f")),
@@ -1864,16 +1413,10 @@ equals = 1
             ),
             (
                 "persona = [\"p\"]\n[mql]\nengagement_threshold = 1\n",
-                &[(
-                    1,
-                    "persona #1: each [[persona]] must be a table, found a string",
-                    None,
-                )],
+                &[(1, "persona #1: each [[persona]] must be a table, found a string", None)],
             ),
             (
-                &with_mql(
-                    "[[fit]]\nid = \"x\"\ntrait = \"t\"\nexists = true\npoints = 9223372036854775808\n",
-                ),
+                &with_mql("[[fit]]\nid = \"x\"\ntrait = \"t\"\nexists = true\npoints = 9223372036854775808\n"),
                 &[(7, "`points` is too large", Some("x"))],
             ),
             (
@@ -1911,21 +1454,9 @@ points = 1
             ),
             &[
                 (9, "duplicate id \"x\" (first defined on line 4)", Some("x")),
-                (
-                    13,
-                    "persona \"default\": the id \"default\" is taken by the top-level [[fit]] rules (line 3)",
-                    None,
-                ),
-                (
-                    17,
-                    "persona \"p\": duplicate id \"p\" (first defined on line 15)",
-                    None,
-                ),
-                (
-                    19,
-                    "duplicate id \"x\" (first defined on line 4)",
-                    Some("x"),
-                ),
+                (13, "persona \"default\": the id \"default\" is taken by the top-level [[fit]] rules (line 3)", None),
+                (17, "persona \"p\": duplicate id \"p\" (first defined on line 15)", None),
+                (19, "duplicate id \"x\" (first defined on line 4)", Some("x")),
             ],
         )]);
     }
@@ -1965,18 +1496,9 @@ points = 1
         check(&[
             // The bad `where` would be a second error, but a file that is not
             // TOML has no tree to check.
-            (
-                &with_mql("where = 3\nengagement_threshold = \n"),
-                &[(4, "invalid TOML", None)],
-            ),
-            (
-                &with_mql("[mql]\n"),
-                &[(3, "invalid TOML: duplicate key", None)],
-            ),
-            (
-                &with_mql("points = 1979-13-27\n"),
-                &[(3, "invalid TOML: invalid date", None)],
-            ),
+            (&with_mql("where = 3\nengagement_threshold = \n"), &[(4, "invalid TOML", None)]),
+            (&with_mql("[mql]\n"), &[(3, "invalid TOML: duplicate key", None)]),
+            (&with_mql("points = 1979-13-27\n"), &[(3, "invalid TOML: invalid date", None)]),
         ]);
         let Err(errors) = parse_model("[mql]\nengagement_threshold = \"60\n") else {
             panic!("an unterminated string must be rejected");
@@ -2028,84 +1550,30 @@ pointz = 2
             Err(errors) => panic!("the spec example must parse:\n{errors}"),
         };
         assert_eq!(model.name, "fine-jewelry");
-        assert_eq!(
-            model.mql,
-            MqlCondition {
-                engagement_threshold: 60.0,
-                min_grade: Grade::B
-            }
-        );
-        assert_eq!(
-            model.grades,
-            GradeBounds {
-                a: 75,
-                b: 50,
-                c: 25
-            }
-        );
+        assert_eq!(model.mql, MqlCondition { engagement_threshold: 60.0, min_grade: Grade::B });
+        assert_eq!(model.grades, GradeBounds { a: 75, b: 50, c: 25 });
         assert_eq!(model.recycle_days, 90.0);
 
-        let ids: Vec<&str> = model
-            .engagement
-            .iter()
-            .map(|rule| rule.id.as_str())
-            .collect();
-        assert_eq!(
-            ids,
-            [
-                "repeat-visits",
-                "product-page",
-                "catalog-download",
-                "detailed-inquiry",
-                "unsubscribed"
-            ]
-        );
+        let ids: Vec<&str> = model.engagement.iter().map(|rule| rule.id.as_str()).collect();
+        assert_eq!(ids, ["repeat-visits", "product-page", "catalog-download", "detailed-inquiry", "unsubscribed"]);
         // Every rule takes the model's 30 days, except the one that sets 0.
-        let half_lives: Vec<Option<f64>> = model
-            .engagement
-            .iter()
-            .map(|rule| rule.half_life_days)
-            .collect();
-        assert_eq!(
-            half_lives,
-            [Some(30.0), Some(30.0), Some(30.0), Some(30.0), None]
-        );
+        let half_lives: Vec<Option<f64>> = model.engagement.iter().map(|rule| rule.half_life_days).collect();
+        assert_eq!(half_lives, [Some(30.0), Some(30.0), Some(30.0), Some(30.0), None]);
         let visits = &model.engagement[0];
         assert_eq!(
-            (
-                &visits.selector,
-                visits.points,
-                visits.max_points,
-                visits.within_days
-            ),
+            (&visits.selector, visits.points, visits.max_points, visits.within_days),
             (&Selector::Visit, 5.0, Some(20.0), Some(30.0)),
         );
-        assert_eq!(
-            model.engagement[1].selector,
-            Selector::Page {
-                path: PathMatch::Prefix("/products/".into())
-            }
-        );
-        assert_eq!(
-            model.engagement[2].selector,
-            Selector::Track {
-                event: "Catalog Downloaded".into()
-            }
-        );
+        assert_eq!(model.engagement[1].selector, Selector::Page { path: PathMatch::Prefix("/products/".into()) });
+        assert_eq!(model.engagement[2].selector, Selector::Track { event: "Catalog Downloaded".into() });
         assert_eq!(
             model.engagement[3].conditions,
-            [Condition {
-                field: "message_length".into(),
-                operators: vec![Operator::Gte(80.0)]
-            }],
+            [Condition { field: "message_length".into(), operators: vec![Operator::Gte(80.0)] }],
         );
         assert_eq!(model.engagement[4].points, -50.0);
 
-        let personas: Vec<(&str, usize)> = model
-            .personas
-            .iter()
-            .map(|persona| (persona.id.as_str(), persona.fit.len()))
-            .collect();
+        let personas: Vec<(&str, usize)> =
+            model.personas.iter().map(|persona| (persona.id.as_str(), persona.fit.len())).collect();
         assert_eq!(personas, [("affluent-socialite", 4), ("bridal-couple", 3)]);
         let socialite = &model.personas[0];
         assert_eq!(
@@ -2116,10 +1584,7 @@ pointz = 2
             socialite.fit[0],
             FitRule {
                 id: "age-30-50".into(),
-                condition: Condition {
-                    field: "age".into(),
-                    operators: vec![Operator::Between(30.0, 50.0)]
-                },
+                condition: Condition { field: "age".into(), operators: vec![Operator::Between(30.0, 50.0)] },
                 points: 25,
             },
         );
@@ -2130,10 +1595,7 @@ pointz = 2
                 Operand::Text("accessories".into()),
             ])]
         );
-        assert_eq!(
-            socialite.fit[3].condition.operators,
-            [Operator::Equals(Operand::Bool(true))]
-        );
+        assert_eq!(socialite.fit[3].condition.operators, [Operator::Equals(Operand::Bool(true))]);
         assert_eq!(model.rule_ids().count(), 12);
     }
 
@@ -2173,32 +1635,12 @@ points = 1
         assert_eq!(model.name, "model");
         assert_eq!(model.mql.min_grade, Grade::D);
         assert_eq!(model.recycle_days, 90.0);
-        assert_eq!(
-            model.grades,
-            GradeBounds {
-                a: 75,
-                b: 40,
-                c: 25
-            }
-        );
-        let personas: Vec<&str> = model
-            .personas
-            .iter()
-            .map(|persona| persona.id.as_str())
-            .collect();
+        assert_eq!(model.grades, GradeBounds { a: 75, b: 40, c: 25 });
+        let personas: Vec<&str> = model.personas.iter().map(|persona| persona.id.as_str()).collect();
         assert_eq!(personas, ["default", "named"]);
         assert_eq!(model.personas[0].fit[0].id, "top");
-        assert_eq!(
-            model.engagement[0].selector,
-            Selector::Page {
-                path: PathMatch::Any
-            }
-        );
-        let half_lives: Vec<Option<f64>> = model
-            .engagement
-            .iter()
-            .map(|rule| rule.half_life_days)
-            .collect();
+        assert_eq!(model.engagement[0].selector, Selector::Page { path: PathMatch::Any });
+        let half_lives: Vec<Option<f64>> = model.engagement.iter().map(|rule| rule.half_life_days).collect();
         assert_eq!(half_lives, [Some(7.0), None]);
     }
 
@@ -2209,10 +1651,7 @@ points = 1
             Err(errors) => panic!("the spec example must parse:\n{errors}"),
         };
         let summary = summary(&model);
-        for id in model
-            .rule_ids()
-            .chain(model.personas.iter().map(|persona| persona.id.as_str()))
-        {
+        for id in model.rule_ids().chain(model.personas.iter().map(|persona| persona.id.as_str())) {
             assert!(summary.contains(id), "{id} is missing from:\n{summary}");
         }
         for expected in [
@@ -2224,10 +1663,7 @@ points = 1
             "page path_prefix \"/products/\"",
             "interests contains any of [\"high-end fashion\", \"accessories\"]",
         ] {
-            assert!(
-                summary.contains(expected),
-                "{expected:?} is missing from:\n{summary}"
-            );
+            assert!(summary.contains(expected), "{expected:?} is missing from:\n{summary}");
         }
     }
 
