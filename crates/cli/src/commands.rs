@@ -3,8 +3,8 @@
 use crate::input::Source;
 use crate::output;
 use crate::{
-    DemoArgs, ExplainArgs, ExplainFormat, IngestArgs, LeadSortArg, LeadStatus, LeadsArgs, ModelCommand, ScoreArgs,
-    ScoreFormat, TableFormat,
+    DemoArgs, EventSourceArgs, ExplainArgs, ExplainFormat, IngestArgs, LeadSortArg, LeadStatus, LeadsArgs,
+    ModelCommand, ScoreArgs, ScoreFormat, TableFormat,
 };
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -99,19 +99,21 @@ fn ops_error(error: OpsError) -> anyhow::Error {
     }
 }
 
-fn load_for(events: Option<&Path>, model: Option<&Path>, db: &Path, keep: Keep) -> Result<EventLog> {
-    match events {
+/// The events of a file or of the store, and the as-of time.
+fn load_for(source: &EventSourceArgs, keep: Keep) -> Result<(EventLog, EventTime)> {
+    let as_of = as_of(source.as_of.as_deref())?;
+    let log = match &source.events {
         Some(events) => {
-            let model = model.ok_or_else(|| anyhow!("--model is required with --events"))?;
-            load_events_file(events, Arc::new(read_model(model)?), keep)
+            let model = source.model.as_deref().ok_or_else(|| anyhow!("--model is required with --events"))?;
+            load_events_file(events, Arc::new(read_model(model)?), keep)?
         }
-        None => load_stored_log(db, model, keep),
-    }
+        None => load_stored_log(&source.db, source.model.as_deref(), keep)?,
+    };
+    Ok((log, as_of))
 }
 
 pub fn score(args: ScoreArgs) -> Result<ExitCode> {
-    let as_of = as_of(args.as_of.as_deref())?;
-    let log = load_for(args.events.as_deref(), args.model.as_deref(), &args.db, Keep::ScoringFacts)?;
+    let (log, as_of) = load_for(&args.source, Keep::ScoringFacts)?;
     let scores = score_log(&log, as_of);
     let out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     match args.format {
@@ -122,8 +124,7 @@ pub fn score(args: ScoreArgs) -> Result<ExitCode> {
 }
 
 pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
-    let as_of = as_of(args.as_of.as_deref())?;
-    let log = load_for(args.events.as_deref(), args.model.as_deref(), &args.db, Keep::Everything)?;
+    let (log, as_of) = load_for(&args.source, Keep::Everything)?;
     let explanation = explain_lead(&log, &args.lead_id, as_of)
         .ok_or_else(|| anyhow!("no lead {:?} with events at or before {as_of}", args.lead_id))?;
     let mut out = io::stdout().lock();

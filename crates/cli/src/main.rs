@@ -46,9 +46,10 @@ pub struct DbArg {
     pub db: PathBuf,
 }
 
+/// Where events come from and as of when to score them.
 #[derive(Args)]
-pub struct ScoreArgs {
-    /// An NDJSON file of Segment messages; without it, the stored log is scored.
+pub struct EventSourceArgs {
+    /// An NDJSON file of Segment messages; without it, the stored log is used.
     #[arg(long)]
     pub events: Option<PathBuf>,
     /// The model file (required with --events; default: the store's active model).
@@ -60,6 +61,12 @@ pub struct ScoreArgs {
     /// Evaluate as of this time (RFC 3339); default now.
     #[arg(long)]
     pub as_of: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub source: EventSourceArgs,
     #[arg(long, value_enum, default_value_t = ScoreFormat::Csv)]
     pub format: ScoreFormat,
 }
@@ -74,14 +81,8 @@ pub enum ScoreFormat {
 pub struct ExplainArgs {
     /// The lead id (a userId, or `anon:<anonymousId>`).
     pub lead_id: String,
-    #[arg(long)]
-    pub events: Option<PathBuf>,
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    #[arg(long, env = "QUALIFY_DB", default_value = "qualify.db")]
-    pub db: PathBuf,
-    #[arg(long)]
-    pub as_of: Option<String>,
+    #[command(flatten)]
+    pub source: EventSourceArgs,
     #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
     pub format: ExplainFormat,
 }

@@ -5,12 +5,12 @@
 //! `cargo bench -p qualify-engine` (QUALIFY_BENCH_LEADS sets the size, default
 //! 5,000 leads). The whole-binary comparison with DuckDB is `bench/score.sh`.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use qualify_engine::log::{split_lines, EventLog, Keep};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use qualify_engine::Model;
+use qualify_engine::log::{EventLog, Keep, split_lines};
 use qualify_engine::score::score_log;
 use qualify_engine::time::EventTime;
-use qualify_engine::Model;
-use qualify_generator::{generate, GeneratorConfig, JEWELRY_MODEL};
+use qualify_generator::{GeneratorConfig, JEWELRY_MODEL, generate};
 use std::hint::black_box;
 use std::sync::Arc;
 
