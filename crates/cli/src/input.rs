@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Bytes read per chunk; big enough to keep both cores busy, small enough
 /// that memory stays flat.
-const CHUNK_BYTES: usize = 8 << 20;
+const CHUNK_BYTES: usize = 2 << 20;
 
 /// A source of NDJSON: a file, or standard input for `-`.
 pub struct Source {
@@ -42,10 +42,12 @@ impl Source {
     pub fn next_chunk(&mut self) -> Result<Option<(Vec<u8>, u64)>> {
         loop {
             let start = self.pending.len();
-            self.pending.resize(start + CHUNK_BYTES, 0);
-            let read = read_full(&mut self.reader, &mut self.pending[start..])
+            // Read straight into spare capacity: no zero-filling.
+            let read = (&mut self.reader)
+                .take(CHUNK_BYTES as u64)
+                .read_to_end(&mut self.pending)
                 .with_context(|| format!("cannot read {}", self.name))?;
-            self.pending.truncate(start + read);
+            debug_assert_eq!(self.pending.len(), start + read);
             self.bytes_read += read as u64;
             let cut = if read == 0 {
                 self.pending.len()
@@ -62,7 +64,7 @@ impl Source {
             let rest = self.pending.split_off(cut);
             let chunk = std::mem::replace(&mut self.pending, rest);
             let first_line = self.next_line;
-            self.next_line += qualify_engine::log::split_lines(&chunk).len() as u64;
+            self.next_line += qualify_engine::log::count_lines(&chunk);
             return Ok(Some((chunk, first_line)));
         }
     }
@@ -75,19 +77,6 @@ impl Source {
         }
         Ok(())
     }
-}
-
-fn read_full(reader: &mut (dyn Read + Send), buffer: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match reader.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(count) => filled += count,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]

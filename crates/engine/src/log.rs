@@ -376,11 +376,12 @@ pub fn prepare_lines<'a>(
     use rayon::prelude::*;
     // Small runs are not worth a thread hand-off.
     let minimum_run = 256;
-    lines
+    // One slot per line, so that rayon writes the results in place.
+    let per_line: Vec<Vec<Result<PreparedMessage<'a>, Rejection>>> = lines
         .par_iter()
         .with_min_len(minimum_run)
         .enumerate()
-        .flat_map_iter(|(offset, bytes)| {
+        .map(|(offset, bytes)| {
             let line_number = first_line_number + offset as u64;
             match std::str::from_utf8(bytes) {
                 Ok(line) => prepare_line(line, line_number, model, keep, received),
@@ -392,7 +393,10 @@ pub fn prepare_lines<'a>(
                 })],
             }
         })
-        .collect()
+        .collect();
+    let mut prepared = Vec::with_capacity(per_line.iter().map(Vec::len).sum());
+    prepared.extend(per_line.into_iter().flatten());
+    prepared
 }
 
 /// Splits a buffer of NDJSON into lines: on `\n`, dropping a `\r` before it;
@@ -430,14 +434,10 @@ impl PreparedChunk {
     pub fn prepare(bytes: Vec<u8>, first_line_number: u64, model: &Model, keep: Keep, received: EventTime) -> Self {
         PreparedChunk::new(bytes, |bytes| prepare_lines(&split_lines(bytes), first_line_number, model, keep, received))
     }
-
-    /// How many lines the chunk holds.
-    pub fn line_count(&self) -> u64 {
-        split_count(self.borrow_owner())
-    }
 }
 
-fn split_count(bytes: &[u8]) -> u64 {
+/// How many lines [`split_lines`] finds in `bytes`.
+pub fn count_lines(bytes: &[u8]) -> u64 {
     let newlines = memchr::memchr_iter(b'\n', bytes).count() as u64;
     newlines + u64::from(!bytes.is_empty() && !bytes.ends_with(b"\n"))
 }
@@ -447,6 +447,7 @@ impl EventLog {
     pub fn append_prepared(&mut self, prepared: PreparedLines<'_>) -> AppendSummary {
         let mut summary = AppendSummary::default();
         self.events.reserve(prepared.len());
+        self.seen.reserve(prepared.len());
         for result in prepared {
             match result {
                 Ok(message) => match self.append(message) {
