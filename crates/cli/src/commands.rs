@@ -3,8 +3,8 @@
 use crate::input::Source;
 use crate::output;
 use crate::{
-    DemoArgs, EventSourceArgs, ExplainArgs, ExplainFormat, IngestArgs, LeadSortArg, LeadStatus, LeadsArgs,
-    ModelCommand, ScoreArgs, ScoreFormat, TableFormat,
+    DemoArgs, EventSourceArgs, ExplainArgs, ExplainFormat, IngestArgs, KeyRole, KeysCommand, LeadSortArg, LeadStatus,
+    LeadsArgs, LogFormat, ModelCommand, ScoreArgs, ScoreFormat, ServeArgs, TableFormat,
 };
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,7 +14,7 @@ use qualify_engine::log::{AppendSummary, EventLog, Keep, PreparedChunk};
 use qualify_engine::score::score_log;
 use qualify_engine::time::EventTime;
 use qualify_store::ops::{self, OpsError, Touched};
-use qualify_store::{LeadQuery, LeadSort, SqliteStore, Store};
+use qualify_store::{LeadQuery, LeadSort, Role, SqliteStore, Store};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -265,6 +265,7 @@ pub fn leads(args: LeadsArgs) -> Result<ExitCode> {
         },
         limit: args.limit,
         include_anonymous: args.anonymous,
+        ..LeadQuery::default()
     };
     let leads = store.leads(&query)?;
     let format = args.format.unwrap_or(if io::stdout().is_terminal() { TableFormat::Table } else { TableFormat::Csv });
@@ -372,6 +373,137 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
     println!("\nTry: qualify leads --db {} --status mql --limit 20", args.db.display());
     if let Some(first) = top.first() {
         println!("     qualify explain {} --db {} --as-of {now}", first.lead_id, args.db.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `[serve]` settings a config file may hold.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    addr: Option<String>,
+    db: Option<std::path::PathBuf>,
+    log_format: Option<LogFormat>,
+    write_queue: Option<usize>,
+    max_message_bytes: Option<usize>,
+    max_request_bytes: Option<usize>,
+    max_batch_messages: Option<usize>,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let file: ServeFile = match &args.config {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+            toml::from_str(&text).map_err(|error| anyhow!("{}: {error}", path.display()))?
+        }
+        None => ServeFile::default(),
+    };
+    let db = args.db.or(file.db).unwrap_or_else(|| "qualify.db".into());
+    let addr = args.addr.or(file.addr).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    init_logging(args.log_format.or(file.log_format).unwrap_or(LogFormat::Text));
+    let mut config = qualify_server::ServerConfig::new(db.clone());
+    if let Some(queue) = file.write_queue {
+        config.write_queue = queue;
+    }
+    if let Some(bytes) = file.max_message_bytes {
+        config.limits.max_message_bytes = bytes;
+    }
+    if let Some(bytes) = file.max_request_bytes {
+        config.limits.max_request_bytes = bytes;
+    }
+    if let Some(count) = file.max_batch_messages {
+        config.limits.max_batch_messages = count;
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(address = %local, db = %db.display(), "qualify serve listening");
+        eprintln!("Qualify listening on http://{local} (database {})", db.display());
+        qualify_server::serve(listener, config, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+pub fn keys(command: KeysCommand) -> Result<ExitCode> {
+    match command {
+        KeysCommand::Create { role, name, db } => {
+            let mut store = open_store(&db.db)?;
+            let role = match role {
+                KeyRole::Write => Role::Write,
+                KeyRole::Read => Role::Read,
+                KeyRole::Sales => Role::Sales,
+                KeyRole::Admin => Role::Admin,
+            };
+            let key = qualify_server::auth::generate_key();
+            let stored = store.add_api_key(name.as_deref(), role, &key.prefix, &key.hash, EventTime::now())?;
+            eprintln!(
+                "Created {} key #{}{}. It is shown once; only its hash is stored:",
+                role.as_str(),
+                stored.id,
+                name.map(|name| format!(" ({name})")).unwrap_or_default()
+            );
+            println!("{}", key.key);
+        }
+        KeysCommand::List { db } => {
+            let store = open_existing_store(&db.db)?;
+            let mut table = comfy_table::Table::new();
+            table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+            table.set_header(["id", "role", "name", "starts with", "created_at", "revoked_at"]);
+            for key in store.api_keys()? {
+                table.add_row([
+                    key.id.to_string(),
+                    key.role.as_str().to_owned(),
+                    key.name.unwrap_or_default(),
+                    format!("{}…", key.prefix),
+                    key.created_at.to_string(),
+                    key.revoked_at.map(|time| time.to_string()).unwrap_or_default(),
+                ]);
+            }
+            println!("{table}");
+        }
+        KeysCommand::Revoke { id, db } => {
+            let mut store = open_existing_store(&db.db)?;
+            store.revoke_api_key(id, EventTime::now())?;
+            println!("Revoked key #{id}.");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

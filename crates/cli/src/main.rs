@@ -37,6 +37,67 @@ enum Command {
     Leads(LeadsArgs),
     /// Build a demo database from generated fine-jewelry data and show its top MQLs.
     Demo(DemoArgs),
+    /// Run the HTTP server: Segment/RudderStack ingestion and the JSON API.
+    Serve(ServeArgs),
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The database file.
+    #[arg(long, env = "QUALIFY_DB")]
+    pub db: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "QUALIFY_ADDR")]
+    pub addr: Option<String>,
+    /// A TOML file with any of: addr, db, log_format, write_queue,
+    /// max_message_bytes, max_request_bytes, max_batch_messages.
+    #[arg(long, env = "QUALIFY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format: one line per request as text, or JSON.
+    #[arg(long, env = "QUALIFY_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Clone, Copy, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; it is printed once, alone on the last line of output.
+    Create {
+        #[arg(long, value_enum)]
+        role: KeyRole,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List keys (never the keys themselves: their first characters).
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Revoke a key by its id (see `keys list`).
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum KeyRole {
+    Write,
+    Read,
+    Sales,
+    Admin,
 }
 
 #[derive(Args, Clone)]
@@ -197,6 +258,8 @@ fn main() -> ExitCode {
         Command::Ingest(args) => commands::ingest(args),
         Command::Leads(args) => commands::leads(args),
         Command::Demo(args) => commands::demo(args),
+        Command::Serve(args) => commands::serve(args),
+        Command::Keys(command) => commands::keys(command),
     };
     match result {
         Ok(code) => code,

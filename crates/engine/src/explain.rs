@@ -247,3 +247,65 @@ fn rule_kind(selector: &Selector) -> &'static str {
         Selector::Visit => "visit",
     }
 }
+
+/// One event of a lead's timeline and the points it earns as of the
+/// evaluation time, per rule.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelineEntry {
+    #[serde(serialize_with = "as_text")]
+    pub time: EventTime,
+    pub kind: &'static str,
+    pub description: String,
+    /// Whether this event started a visit.
+    pub starts_visit: bool,
+    /// (rule id, value as of the evaluation time); windowed-out events are left out.
+    pub points: Vec<(String, f64)>,
+}
+
+/// Every event of a lead, oldest first, with the points each earns as of
+/// `as_of`; `None` when there is no such lead then.
+pub fn timeline(log: &EventLog, lead_id: &str, as_of: EventTime) -> Option<Vec<TimelineEntry>> {
+    let identities = Identities::resolve(log, as_of);
+    let lead = match LeadKey::find(log, lead_id)? {
+        LeadKey::User(user) => LeadKey::User(identities.surviving(user)),
+        LeadKey::Anonymous(anonymous) => identities.lead_of(None, Some(anonymous))?,
+    };
+    let events = Timelines::build(log, &identities, as_of).events_of(lead);
+    if events.is_empty() {
+        return None;
+    }
+    let history = LeadHistory::new(log, lead, events);
+    let model = log.model();
+    let mut visits = history.visits.iter().peekable();
+    let entries = history
+        .events
+        .iter()
+        .map(|&index| {
+            let event = history.event(index);
+            let mut points: Vec<(String, f64)> = log
+                .matched_rules(event)
+                .iter()
+                .filter_map(|&rule_index| {
+                    let rule = &model.engagement[rule_index as usize];
+                    Some((rule.id.clone(), tidy(event_value(rule, event.time, as_of)?)))
+                })
+                .collect();
+            let starts_visit = event.kind.is_activity() && visits.next_if(|time| **time == event.time).is_some();
+            if starts_visit {
+                for rule in model.engagement.iter().filter(|rule| rule.selector == Selector::Visit) {
+                    if let Some(value) = event_value(rule, event.time, as_of) {
+                        points.push((rule.id.clone(), tidy(value)));
+                    }
+                }
+            }
+            TimelineEntry {
+                time: event.time,
+                kind: event.kind.as_str(),
+                description: log.description(index as usize).unwrap_or(event.kind.as_str()).to_owned(),
+                starts_visit,
+                points,
+            }
+        })
+        .collect();
+    Some(entries)
+}

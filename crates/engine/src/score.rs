@@ -397,6 +397,9 @@ pub struct LeadProfile {
     pub anonymous_ids: Vec<String>,
     /// The userIds merged into this lead.
     pub merged_user_ids: Vec<String>,
+    /// The non-zero engagement rule totals at `mql_at`: what carried the
+    /// lead over the threshold (empty when it never was an MQL).
+    pub mql_rule_totals: Vec<(String, f64)>,
     /// First-touch channel (spec/analytics.md): the campaign source of the
     /// lead's earliest event, else `direct`.
     pub channel: String,
@@ -434,7 +437,19 @@ pub fn profile_log(log: &EventLog, as_of: EventTime, only: Option<&[String]>) ->
                 }
                 LeadKey::Anonymous(_) => (Vec::new(), Vec::new()),
             };
-            LeadProfile { score: history.score(as_of), traits, anonymous_ids, merged_user_ids, channel }
+            let score = history.score(as_of);
+            let mql_rule_totals = match score.mql_at {
+                Some(at) => log
+                    .model()
+                    .engagement
+                    .iter()
+                    .zip(history.rule_totals(at))
+                    .filter(|(_, total)| *total != 0.0)
+                    .map(|(rule, total)| (rule.id.clone(), tidy(total)))
+                    .collect(),
+                None => Vec::new(),
+            };
+            LeadProfile { score, traits, anonymous_ids, merged_user_ids, channel, mql_rule_totals }
         })
         .collect();
     profiles.par_sort_unstable_by(|a, b| a.score.lead_id.cmp(&b.score.lead_id));

@@ -12,12 +12,16 @@
 //! conformance_tests!(with_fresh_sqlite_stores);
 //! ```
 
-use crate::{Appended, LeadQuery, LeadRecord, LeadSort, NewEvent, Store, StoreError, StoredEvent};
+use crate::{
+    ApiKey, Appended, LeadQuery, LeadRecord, LeadSort, NewEvent, NewReject, REJECT_EXCERPT_MAX_BYTES, RejectRecord,
+    Role, StageTransition, Store, StoreError, StoredEvent, lead_cursor,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use qualify_engine::time::{EventTime, MICROS_PER_SECOND};
 use serde_json::json;
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// Opens a new, empty store on each call.
 pub type FreshStore<'a> = &'a mut dyn FnMut() -> Box<dyn Store>;
@@ -31,6 +35,9 @@ macro_rules! conformance_tests {
             a_key_repeated_within_one_batch_keeps_only_the_first_event,
             events_are_kept_in_acceptance_order_across_batches,
             any_batches_keep_the_first_event_of_each_key_in_acceptance_order,
+            appending_groups_counts_each_group_and_the_same_batch_twice_is_all_duplicates,
+            appending_no_groups_or_empty_groups_counts_nothing,
+            any_grouping_of_batches_stores_and_counts_as_appending_them_one_by_one,
             paging_visits_every_event_once_in_order_whatever_the_page_size,
             paging_an_empty_log_visits_nothing,
             an_error_from_the_page_visitor_stops_paging_and_is_returned,
@@ -52,6 +59,22 @@ macro_rules! conformance_tests {
             lead_queries_filter_by_mql_and_grade,
             each_lead_sort_orders_as_documented,
             a_lead_query_limit_keeps_the_first_leads_of_the_order,
+            lead_queries_filter_by_stage,
+            lead_queries_search_lead_ids_and_email_traits_ignoring_case,
+            the_priority_sort_puts_grade_a_first_then_engagement_then_the_latest_mql,
+            cursor_pages_walk_every_lead_once_in_every_sort_whatever_the_page_size,
+            a_cursor_pages_through_a_filtered_list_and_skips_nothing_when_leads_change_between_pages,
+            a_cursor_for_another_sort_or_not_made_by_the_store_is_invalid,
+            stages_give_the_current_stage_of_the_leads_that_exist,
+            lead_counts_by_stage_leave_out_anonymous_visitors,
+            transitions_read_back_oldest_first_for_their_lead_only,
+            a_replacement_records_its_transitions_with_the_leads_or_not_at_all,
+            api_keys_are_listed_oldest_first_as_added,
+            a_revoked_key_is_listed_with_the_time_it_was_first_revoked,
+            revoking_an_unknown_key_is_not_found,
+            two_keys_with_one_hash_are_refused,
+            rejects_read_back_as_written_with_the_excerpt_cut_to_1_kb,
+            rejects_page_newest_first_without_gaps_or_repeats,
         );
     };
     (@cases $runner:path; $($case:ident),* $(,)?) => {
@@ -213,6 +236,92 @@ pub fn any_batches_keep_the_first_event_of_each_key_in_acceptance_order(fresh_st
             .map_err(|error| TestCaseError::fail(error.to_string()))?;
         let expected_json: Vec<String> = expected.into_iter().map(|(_, json)| json).collect();
         prop_assert_eq!(stored, expected_json);
+        Ok(())
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
+/// A group commit: each group is counted on its own, and a duplicate is
+/// judged against the store and everything earlier in the call.
+pub fn appending_groups_counts_each_group_and_the_same_batch_twice_is_all_duplicates(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    store.append_events(&[event("k0")]).unwrap();
+    let batch = [event_of("k1", Some("u1"), Some("a1")), event("k2"), event("k3")];
+    let resent_k2 = NewEvent { json: r#"{"messageId":"k2","note":"resent"}"#.to_owned(), ..event("k2") };
+    let mixed = [event("k0"), event("k4"), resent_k2, event("k4")];
+    let appended = store.append_event_groups(&[&batch, &mixed, &batch]).unwrap();
+    assert_eq!(
+        appended,
+        [
+            Appended { accepted: 3, duplicates: 0 },
+            Appended { accepted: 1, duplicates: 3 },
+            Appended { accepted: 0, duplicates: 3 },
+        ]
+    );
+    let stored = all_events(&*store);
+    assert_eq!(message_ids(&stored), ["k0", "k1", "k2", "k3", "k4"]);
+    assert_eq!(stored[2].json, batch[1].json);
+    assert_eq!(store.event_count().unwrap(), 5);
+    assert_links(&*store, &[(&["u1"], &[], &["u1"], &["a1"])]);
+}
+
+pub fn appending_no_groups_or_empty_groups_counts_nothing(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    assert_eq!(store.append_event_groups(&[]).unwrap(), []);
+    assert_eq!(store.append_event_groups(&[&[], &[]]).unwrap(), [Appended::default(), Appended::default()]);
+    assert_eq!(
+        store.append_event_groups(&[&[], &[event("k1")], &[]]).unwrap(),
+        [Appended::default(), Appended { accepted: 1, duplicates: 0 }, Appended::default()]
+    );
+    assert_eq!(message_ids(&all_events(&*store)), ["k1"]);
+}
+
+/// For any batches, and any way of grouping consecutive batches into calls:
+/// the counts per batch and the stored log are those of appending each
+/// batch on its own.
+pub fn any_grouping_of_batches_stores_and_counts_as_appending_them_one_by_one(fresh_store: FreshStore<'_>) {
+    let fresh_store = RefCell::new(fresh_store);
+    // Each batch: its keys, and whether the call ends after it.
+    let batches = prop::collection::vec((prop::collection::vec(0u8..8, 0..6), any::<bool>()), 0..6);
+    let mut runner = TestRunner::new(Config { cases: 32, failure_persistence: None, ..Config::default() });
+    let result = runner.run(&batches, |batches| {
+        let fail = |error: StoreError| TestCaseError::fail(error.to_string());
+        let events: Vec<Vec<NewEvent>> = batches
+            .iter()
+            .enumerate()
+            .map(|(batch_index, (keys, _))| {
+                keys.iter()
+                    .enumerate()
+                    .map(|(position, key)| {
+                        let dedup_key = format!("k{key}");
+                        let json =
+                            json!({ "messageId": dedup_key, "batch": batch_index, "position": position }).to_string();
+                        NewEvent { json, ..event(&dedup_key) }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut one_by_one = (*fresh_store.borrow_mut())();
+        let mut expected_counts = Vec::new();
+        for batch in &events {
+            expected_counts.push(one_by_one.append_events(batch).map_err(fail)?);
+        }
+        let mut grouped = (*fresh_store.borrow_mut())();
+        let mut counts = Vec::new();
+        let mut call: Vec<&[NewEvent]> = Vec::new();
+        for (batch, (_, ends_call)) in events.iter().zip(&batches) {
+            call.push(batch);
+            if *ends_call {
+                counts.extend(grouped.append_event_groups(&call).map_err(fail)?);
+                call.clear();
+            }
+        }
+        counts.extend(grouped.append_event_groups(&call).map_err(fail)?);
+        prop_assert_eq!(counts, expected_counts);
+        let json = |events: Vec<StoredEvent>| -> Vec<String> { events.into_iter().map(|event| event.json).collect() };
+        prop_assert_eq!(json(all_events(&*grouped)), json(all_events(&*one_by_one)));
         Ok(())
     });
     if let Err(error) = result {
@@ -486,6 +595,7 @@ fn lead(lead_id: &str) -> LeadRecord {
         channel: None,
         scored_at: START,
         model_version: 1,
+        stage: "lead".to_owned(),
     }
 }
 
@@ -524,9 +634,10 @@ pub fn a_lead_reads_back_exactly_as_written(fresh_store: FreshStore<'_>) {
         channel: Some("newsletter".to_owned()),
         scored_at: at(7200),
         model_version: 3,
+        stage: "opportunity".to_owned(),
     };
     let sparse = lead("anon:visitor");
-    store.replace_all_leads(&[full.clone(), sparse.clone()]).unwrap();
+    store.replace_all_leads(&[full.clone(), sparse.clone()], &[]).unwrap();
     assert_eq!(store.lead("ada@example.com").unwrap(), Some(full.clone()));
     assert_eq!(store.lead("anon:visitor").unwrap(), Some(sparse.clone()));
     assert_eq!(store.lead("nobody").unwrap(), None);
@@ -536,15 +647,15 @@ pub fn a_lead_reads_back_exactly_as_written(fresh_store: FreshStore<'_>) {
 
 pub fn replacing_leads_removes_the_named_rows_and_writes_the_given_ones(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    store.replace_all_leads(&[lead("u1"), lead("u2"), lead("u3")]).unwrap();
+    store.replace_all_leads(&[lead("u1"), lead("u2"), lead("u3")], &[]).unwrap();
     let changed = LeadRecord { engagement: 40.0, grade: "B".to_owned(), ..lead("u1") };
-    store.replace_leads(&strings(&["u2", "nobody"]), &[changed.clone(), lead("u4")]).unwrap();
+    store.replace_leads(&strings(&["u2", "nobody"]), &[changed.clone(), lead("u4")], &[]).unwrap();
     assert_eq!(all_lead_ids(&*store), ["u1", "u3", "u4"]);
     assert_eq!(store.lead("u1").unwrap(), Some(changed));
     // A lead both removed and given is written.
-    store.replace_leads(&strings(&["u3"]), &[lead("u3")]).unwrap();
+    store.replace_leads(&strings(&["u3"]), &[lead("u3")], &[]).unwrap();
     assert_eq!(all_lead_ids(&*store), ["u1", "u3", "u4"]);
-    store.replace_leads(&[], &[]).unwrap();
+    store.replace_leads(&[], &[], &[]).unwrap();
     assert_eq!(all_lead_ids(&*store), ["u1", "u3", "u4"]);
 }
 
@@ -553,11 +664,11 @@ pub fn replacing_leads_removes_the_named_rows_and_writes_the_given_ones(fresh_st
 pub fn a_replacement_that_gives_a_lead_twice_fails_and_changes_nothing(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
     let before = [lead("u1"), lead("u2")];
-    store.replace_all_leads(&before).unwrap();
+    store.replace_all_leads(&before, &[]).unwrap();
     let changed = LeadRecord { engagement: 99.0, ..lead("u1") };
-    let result = store.replace_leads(&strings(&["u2"]), &[lead("u3"), changed, lead("u3")]);
+    let result = store.replace_leads(&strings(&["u2"]), &[lead("u3"), changed, lead("u3")], &[]);
     assert!(matches!(&result, Err(StoreError::Invalid(message)) if message.contains("u3")), "{result:?}");
-    let result = store.replace_all_leads(&[lead("u5"), lead("u5")]);
+    let result = store.replace_all_leads(&[lead("u5"), lead("u5")], &[]);
     assert!(matches!(&result, Err(StoreError::Invalid(message)) if message.contains("u5")), "{result:?}");
     let everything = LeadQuery { sort: LeadSort::LeadId, include_anonymous: true, ..LeadQuery::default() };
     assert_eq!(store.leads(&everything).unwrap(), before);
@@ -565,16 +676,16 @@ pub fn a_replacement_that_gives_a_lead_twice_fails_and_changes_nothing(fresh_sto
 
 pub fn replacing_all_leads_drops_the_leads_not_given(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    store.replace_all_leads(&[lead("u1"), lead("u2"), lead("anon:a1")]).unwrap();
-    store.replace_all_leads(&[lead("u3"), lead("u1")]).unwrap();
+    store.replace_all_leads(&[lead("u1"), lead("u2"), lead("anon:a1")], &[]).unwrap();
+    store.replace_all_leads(&[lead("u3"), lead("u1")], &[]).unwrap();
     assert_eq!(all_lead_ids(&*store), ["u1", "u3"]);
-    store.replace_all_leads(&[]).unwrap();
+    store.replace_all_leads(&[], &[]).unwrap();
     assert_eq!(all_lead_ids(&*store), Vec::<String>::new());
 }
 
 pub fn lead_queries_leave_out_anonymous_visitors_unless_asked(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
-    store.replace_all_leads(&[lead("u1"), lead("anon:a1"), lead("Anon:Upper"), lead("anonymous-user")]).unwrap();
+    store.replace_all_leads(&[lead("u1"), lead("anon:a1"), lead("Anon:Upper"), lead("anonymous-user")], &[]).unwrap();
     let by_id = LeadQuery { sort: LeadSort::LeadId, ..LeadQuery::default() };
     assert_eq!(lead_ids(&*store, &by_id), ["Anon:Upper", "anonymous-user", "u1"]);
     assert_eq!(lead_ids(&*store, &LeadQuery::default()).len(), 3);
@@ -586,20 +697,23 @@ pub fn lead_queries_filter_by_mql_and_grade(fresh_store: FreshStore<'_>) {
     let mut store = fresh_store();
     let graded = |lead_id: &str, mql: bool, grade: &str| LeadRecord { mql, grade: grade.to_owned(), ..lead(lead_id) };
     store
-        .replace_all_leads(&[
-            graded("u1", true, "A"),
-            graded("u2", true, "B"),
-            graded("u3", false, "A"),
-            graded("u4", false, "C"),
-            graded("anon:x", true, "A"),
-        ])
+        .replace_all_leads(
+            &[
+                graded("u1", true, "A"),
+                graded("u2", true, "B"),
+                graded("u3", false, "A"),
+                graded("u4", false, "C"),
+                graded("anon:x", true, "A"),
+            ],
+            &[],
+        )
         .unwrap();
     let query = |mql: Option<bool>, grades: &[&str], include_anonymous: bool| LeadQuery {
         mql,
         grades: strings(grades),
         sort: LeadSort::LeadId,
-        limit: None,
         include_anonymous,
+        ..LeadQuery::default()
     };
     let cases: &[(LeadQuery, &[&str])] = &[
         (query(None, &[], false), &["u1", "u2", "u3", "u4"]),
@@ -627,14 +741,17 @@ pub fn each_lead_sort_orders_as_documented(fresh_store: FreshStore<'_>) {
     };
     // Written out of order; every sort has ties that its later keys break.
     store
-        .replace_all_leads(&[
-            scored("f", 5.0, 10, None, 1),
-            scored("d", 1.0, 10, None, 2),
-            scored("b", 9.0, 10, None, 5),
-            scored("e", 9.0, 0, Some(1), 0),
-            scored("a", 5.0, 10, Some(3), 1),
-            scored("c", 5.0, 20, Some(1), 5),
-        ])
+        .replace_all_leads(
+            &[
+                scored("f", 5.0, 10, None, 1),
+                scored("d", 1.0, 10, None, 2),
+                scored("b", 9.0, 10, None, 5),
+                scored("e", 9.0, 0, Some(1), 0),
+                scored("a", 5.0, 10, Some(3), 1),
+                scored("c", 5.0, 20, Some(1), 5),
+            ],
+            &[],
+        )
         .unwrap();
     let cases = [
         (LeadSort::Engagement, ["b", "e", "a", "c", "f", "d"]),
@@ -653,7 +770,7 @@ pub fn a_lead_query_limit_keeps_the_first_leads_of_the_order(fresh_store: FreshS
     let mut store = fresh_store();
     let engaged = |lead_id: &str, engagement: f64| LeadRecord { engagement, ..lead(lead_id) };
     store
-        .replace_all_leads(&[engaged("u1", 1.0), engaged("u2", 3.0), engaged("u3", 2.0), engaged("anon:a", 9.0)])
+        .replace_all_leads(&[engaged("u1", 1.0), engaged("u2", 3.0), engaged("u3", 2.0), engaged("anon:a", 9.0)], &[])
         .unwrap();
     let cases: [(Option<u64>, &[&str]); 5] = [
         (Some(0), &[]),
@@ -665,4 +782,499 @@ pub fn a_lead_query_limit_keeps_the_first_leads_of_the_order(fresh_store: FreshS
     for (limit, expected) in cases {
         assert_eq!(lead_ids(&*store, &LeadQuery { limit, ..LeadQuery::default() }), expected, "limit {limit:?}");
     }
+}
+
+pub fn lead_queries_filter_by_stage(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let staged = |lead_id: &str, stage: &str, grade: &str| LeadRecord {
+        stage: stage.to_owned(),
+        grade: grade.to_owned(),
+        ..lead(lead_id)
+    };
+    store
+        .replace_all_leads(
+            &[
+                staged("u1", "lead", "D"),
+                staged("u2", "mql", "A"),
+                staged("u3", "mql", "B"),
+                staged("u4", "accepted", "A"),
+                staged("u5", "won", "A"),
+                staged("anon:x", "mql", "A"),
+            ],
+            &[],
+        )
+        .unwrap();
+    let query = |stages: &[&str], grades: &[&str], include_anonymous: bool| LeadQuery {
+        stages: strings(stages),
+        grades: strings(grades),
+        sort: LeadSort::LeadId,
+        include_anonymous,
+        ..LeadQuery::default()
+    };
+    let cases: &[(LeadQuery, &[&str])] = &[
+        (query(&[], &[], false), &["u1", "u2", "u3", "u4", "u5"]),
+        (query(&["mql"], &[], false), &["u2", "u3"]),
+        (query(&["accepted", "won"], &[], false), &["u4", "u5"]),
+        (query(&["MQL"], &[], false), &[]),
+        (query(&["mql"], &["A"], false), &["u2"]),
+        (query(&["mql"], &[], true), &["anon:x", "u2", "u3"]),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(lead_ids(&*store, query), *expected, "{query:?}");
+    }
+}
+
+pub fn lead_queries_search_lead_ids_and_email_traits_ignoring_case(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let with_traits = |lead_id: &str, traits: serde_json::Value| {
+        let serde_json::Value::Object(traits) = traits else { unreachable!("traits are an object") };
+        LeadRecord { traits, ..lead(lead_id) }
+    };
+    store
+        .replace_all_leads(
+            &[
+                with_traits("Ada-42", json!({ "email": "ada.lovelace@Example.COM" })),
+                with_traits("u-100", json!({ "email": "bob@corp.io" })),
+                // Only the email trait is searched, not the others.
+                with_traits("carol_c", json!({ "name": "Example Carol" })),
+                with_traits("dave", json!({ "email": "d%ve@x.io" })),
+                with_traits("anon:ex", json!({ "email": "visitor@example.com" })),
+            ],
+            &[],
+        )
+        .unwrap();
+    let search = |text: &str, include_anonymous: bool| LeadQuery {
+        search: Some(text.to_owned()),
+        sort: LeadSort::LeadId,
+        include_anonymous,
+        ..LeadQuery::default()
+    };
+    let cases: &[(LeadQuery, &[&str])] = &[
+        (search("example", false), &["Ada-42"]),
+        (search("LOVELACE@example.com", false), &["Ada-42"]),
+        (search("ada", false), &["Ada-42"]),
+        (search("U-1", false), &["u-100"]),
+        (search("corp.io", false), &["u-100"]),
+        // Matched literally: no LIKE wildcards.
+        (search("%", false), &["dave"]),
+        (search("_", false), &["carol_c"]),
+        (search("nobody", false), &[]),
+        (search("", false), &["Ada-42", "carol_c", "dave", "u-100"]),
+        (search("example", true), &["Ada-42", "anon:ex"]),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(lead_ids(&*store, query), *expected, "{query:?}");
+    }
+}
+
+pub fn the_priority_sort_puts_grade_a_first_then_engagement_then_the_latest_mql(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let queued = |lead_id: &str, grade: &str, engagement: f64, mql_at: Option<i64>| LeadRecord {
+        grade: grade.to_owned(),
+        engagement,
+        mql: mql_at.is_some(),
+        mql_at: mql_at.map(at),
+        ..lead(lead_id)
+    };
+    // Written out of order; ties on grade, engagement and mql_at.
+    store
+        .replace_all_leads(
+            &[
+                queued("d1", "D", 0.0, None),
+                queued("b1", "B", 90.0, Some(5)),
+                queued("a5", "A", 50.0, Some(9)),
+                queued("a1", "A", 10.0, Some(1)),
+                queued("a4", "A", 50.0, None),
+                queued("c1", "C", 99.0, Some(9)),
+                queued("a2", "A", 50.0, Some(1)),
+                queued("a3", "A", 50.0, Some(9)),
+            ],
+            &[],
+        )
+        .unwrap();
+    let query = LeadQuery { sort: LeadSort::Priority, ..LeadQuery::default() };
+    assert_eq!(lead_ids(&*store, &query), ["a3", "a5", "a2", "a4", "a1", "b1", "c1", "d1"]);
+}
+
+const ALL_SORTS: [LeadSort; 6] =
+    [LeadSort::Engagement, LeadSort::Fit, LeadSort::MqlAt, LeadSort::LastSeen, LeadSort::LeadId, LeadSort::Priority];
+
+/// The lead ids of `leads` in the order [`LeadSort`] documents, worked out
+/// here independently of any store.
+fn documented_order(leads: &[LeadRecord], sort: LeadSort) -> Vec<String> {
+    use std::cmp::Reverse;
+    let mut sorted: Vec<&LeadRecord> = leads.iter().collect();
+    sorted.sort_by(|a, b| {
+        let engagement = b.engagement.total_cmp(&a.engagement);
+        let by_keys = match sort {
+            LeadSort::Engagement => engagement,
+            LeadSort::Fit => b.fit.cmp(&a.fit).then(engagement),
+            // `true` sorts after `false`: leads without an mql_at go last.
+            LeadSort::MqlAt => (a.mql_at.is_none(), a.mql_at).cmp(&(b.mql_at.is_none(), b.mql_at)),
+            LeadSort::LastSeen => b.last_seen.cmp(&a.last_seen),
+            LeadSort::LeadId => std::cmp::Ordering::Equal,
+            LeadSort::Priority => a
+                .grade
+                .cmp(&b.grade)
+                .then(engagement)
+                .then((a.mql_at.is_none(), Reverse(a.mql_at)).cmp(&(b.mql_at.is_none(), Reverse(b.mql_at)))),
+        };
+        by_keys.then_with(|| a.lead_id.cmp(&b.lead_id))
+    });
+    sorted.into_iter().map(|lead| lead.lead_id.clone()).collect()
+}
+
+/// Walks a query page by page, each page starting after the cursor of the
+/// last lead of the previous one, and returns the lead ids in walk order.
+/// Stops after `most` leads, so that a cursor that does not advance fails
+/// the test instead of hanging it.
+fn walk_pages(store: &dyn Store, query: &LeadQuery, page_size: u64, most: usize) -> Result<Vec<String>, StoreError> {
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.leads(&LeadQuery { limit: Some(page_size), after, ..query.clone() })?;
+        walked.extend(page.iter().map(|lead| lead.lead_id.clone()));
+        match page.last() {
+            Some(last) if page.len() as u64 == page_size && walked.len() <= most => {
+                after = Some(lead_cursor(last, query.sort));
+            }
+            _ => return Ok(walked),
+        }
+    }
+}
+
+/// For any leads (with many ties and missing `mql_at`s), every sort lists
+/// them in the documented order, and walking it page by page with cursors
+/// visits each lead once, in that order, whatever the page size.
+pub fn cursor_pages_walk_every_lead_once_in_every_sort_whatever_the_page_size(fresh_store: FreshStore<'_>) {
+    let fresh_store = RefCell::new(fresh_store);
+    // Few distinct values, so that every sort key has ties.
+    let one_lead = (0usize..3, 0i64..2, 0usize..2, prop::option::of(0i64..2), 0i64..2);
+    let leads = prop::collection::vec(one_lead, 0..12);
+    let mut runner = TestRunner::new(Config { cases: 24, failure_persistence: None, ..Config::default() });
+    let result = runner.run(&(leads, 1u64..5), |(leads, page_size)| {
+        let fail = |error: StoreError| TestCaseError::fail(error.to_string());
+        let records: Vec<LeadRecord> = leads
+            .iter()
+            .enumerate()
+            .map(|(index, (engagement, fit, grade, mql_at, last_seen))| LeadRecord {
+                engagement: [0.0, 1.5, -2.25][*engagement],
+                fit: *fit,
+                grade: ["A", "B"][*grade].to_owned(),
+                mql_at: mql_at.map(at),
+                last_seen: at(*last_seen),
+                ..lead(&format!("u{index}"))
+            })
+            .collect();
+        let mut store = (*fresh_store.borrow_mut())();
+        store.replace_all_leads(&records, &[]).map_err(fail)?;
+        for sort in ALL_SORTS {
+            let query = LeadQuery { sort, ..LeadQuery::default() };
+            let listed: Vec<String> = store.leads(&query).map_err(fail)?.into_iter().map(|lead| lead.lead_id).collect();
+            prop_assert_eq!(&listed, &documented_order(&records, sort), "{:?}", sort);
+            let walked = walk_pages(&*store, &query, page_size, records.len()).map_err(fail)?;
+            prop_assert_eq!(&walked, &listed, "{:?} in pages of {}", sort, page_size);
+        }
+        Ok(())
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
+/// A cursor is a position in the order, not a count of leads: leads added
+/// or removed between pages (the cursor's own lead included) neither repeat
+/// nor hide the leads after it.
+pub fn a_cursor_pages_through_a_filtered_list_and_skips_nothing_when_leads_change_between_pages(
+    fresh_store: FreshStore<'_>,
+) {
+    let mut store = fresh_store();
+    let scored = |lead_id: &str, stage: &str, engagement: f64| LeadRecord {
+        stage: stage.to_owned(),
+        engagement,
+        ..lead(lead_id)
+    };
+    store
+        .replace_all_leads(
+            &[
+                scored("m1", "mql", 50.0),
+                scored("m2", "mql", 40.0),
+                scored("n1", "lead", 35.0),
+                scored("m3", "mql", 30.0),
+                scored("m4", "mql", 20.0),
+            ],
+            &[],
+        )
+        .unwrap();
+    let query = LeadQuery { stages: strings(&["mql"]), limit: Some(2), ..LeadQuery::default() };
+    let first_page = store.leads(&query).unwrap();
+    let first_ids: Vec<&str> = first_page.iter().map(|lead| lead.lead_id.as_str()).collect();
+    assert_eq!(first_ids, ["m1", "m2"]);
+    let cursor = lead_cursor(&first_page[1], LeadSort::Engagement);
+    store.replace_leads(&strings(&["m2"]), &[scored("m0", "mql", 60.0), scored("m5", "mql", 10.0)], &[]).unwrap();
+    let second_page = lead_ids(&*store, &LeadQuery { after: Some(cursor), ..query.clone() });
+    assert_eq!(second_page, ["m3", "m4"]);
+    let last = store.lead("m4").unwrap().unwrap();
+    let third_page = lead_ids(&*store, &LeadQuery { after: Some(lead_cursor(&last, LeadSort::Engagement)), ..query });
+    assert_eq!(third_page, ["m5"]);
+}
+
+pub fn a_cursor_for_another_sort_or_not_made_by_the_store_is_invalid(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    store.replace_all_leads(&[lead("u1"), lead("u2")], &[]).unwrap();
+    let u1 = store.lead("u1").unwrap().unwrap();
+    let hex = |text: &str| -> String { text.bytes().map(|byte| format!("{byte:02x}")).collect() };
+    let cases = [
+        (lead_cursor(&u1, LeadSort::Engagement), LeadSort::Fit),
+        (lead_cursor(&u1, LeadSort::Priority), LeadSort::LeadId),
+        (String::new(), LeadSort::Engagement),
+        ("zz".to_owned(), LeadSort::Engagement),
+        ("abc".to_owned(), LeadSort::Engagement),
+        ("é".to_owned(), LeadSort::LeadId),
+        (hex("{}"), LeadSort::LeadId),
+        (hex(r#"["engagement","not a number","u1"]"#), LeadSort::Engagement),
+        (hex(r#"["lead_id"]"#), LeadSort::LeadId),
+    ];
+    for (cursor, sort) in cases {
+        let result = store.leads(&LeadQuery { sort, after: Some(cursor.clone()), ..LeadQuery::default() });
+        assert!(matches!(&result, Err(StoreError::Invalid(_))), "{cursor:?} for {sort:?}: {result:?}");
+    }
+    for sort in ALL_SORTS {
+        let query = LeadQuery { sort, after: Some(lead_cursor(&u1, sort)), ..LeadQuery::default() };
+        assert_eq!(lead_ids(&*store, &query), ["u2"], "{sort:?}");
+    }
+}
+
+pub fn stages_give_the_current_stage_of_the_leads_that_exist(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let staged = |lead_id: &str, stage: &str| LeadRecord { stage: stage.to_owned(), ..lead(lead_id) };
+    store.replace_all_leads(&[staged("u1", "mql"), staged("u2", "lead"), staged("anon:a", "lead")], &[]).unwrap();
+    let expected: HashMap<String, String> =
+        [("u1", "mql"), ("anon:a", "lead")].into_iter().map(|(id, stage)| (id.to_owned(), stage.to_owned())).collect();
+    assert_eq!(store.stages(&strings(&["u1", "anon:a", "nobody"])).unwrap(), expected);
+    assert_eq!(store.stages(&[]).unwrap(), HashMap::new());
+    store.replace_leads(&[], &[staged("u1", "accepted")], &[]).unwrap();
+    assert_eq!(store.stages(&strings(&["u1"])).unwrap()["u1"], "accepted");
+}
+
+pub fn lead_counts_by_stage_leave_out_anonymous_visitors(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    assert_eq!(store.lead_counts_by_stage().unwrap(), []);
+    let staged = |lead_id: &str, stage: &str| LeadRecord { stage: stage.to_owned(), ..lead(lead_id) };
+    store
+        .replace_all_leads(
+            &[
+                staged("u1", "lead"),
+                staged("u2", "won"),
+                staged("u3", "mql"),
+                staged("u4", "lead"),
+                staged("anon:a", "lead"),
+                staged("anon:b", "rejected"),
+            ],
+            &[],
+        )
+        .unwrap();
+    let counts = store.lead_counts_by_stage().unwrap();
+    assert_eq!(counts, [("lead".to_owned(), 2), ("mql".to_owned(), 1), ("won".to_owned(), 1)]);
+}
+
+fn transition(
+    lead_id: &str,
+    from_stage: Option<&str>,
+    to_stage: &str,
+    seconds: i64,
+    cause: serde_json::Value,
+) -> StageTransition {
+    StageTransition {
+        lead_id: lead_id.to_owned(),
+        from_stage: from_stage.map(str::to_owned),
+        to_stage: to_stage.to_owned(),
+        at: at(seconds),
+        cause,
+    }
+}
+
+pub fn transitions_read_back_oldest_first_for_their_lead_only(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let qualified = transition(
+        "u1",
+        Some("lead"),
+        "mql",
+        10,
+        json!({ "rule_totals": { "pricing-page": 30, "demo-request": 40.5 } }),
+    );
+    let accepted = transition("u1", Some("mql"), "accepted", 10, json!({ "outcome": { "by": "sales", "note": "ok" } }));
+    let first_seen = transition("u1", None, "lead", 2, json!({}));
+    let other = transition("u2", None, "lead", 1, json!(null));
+    store.add_transitions(&[qualified.clone(), other.clone(), accepted.clone()]).unwrap();
+    store.add_transitions(std::slice::from_ref(&first_seen)).unwrap();
+    store.add_transitions(&[]).unwrap();
+    // By time; the two at one time in the order they were recorded.
+    assert_eq!(store.transitions("u1").unwrap(), [first_seen, qualified, accepted]);
+    assert_eq!(store.transitions("u2").unwrap(), [other]);
+    assert_eq!(store.transitions("nobody").unwrap(), []);
+}
+
+/// The stage written with a lead and the transition that explains it are
+/// stored together or not at all.
+pub fn a_replacement_records_its_transitions_with_the_leads_or_not_at_all(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    store.replace_all_leads(&[lead("u1")], &[]).unwrap();
+    let mql = LeadRecord { stage: "mql".to_owned(), mql: true, mql_at: Some(at(3)), ..lead("u1") };
+    let qualified = transition("u1", Some("lead"), "mql", 3, json!({ "rule_totals": { "demo": 60 } }));
+    store.replace_leads(&strings(&["u1"]), std::slice::from_ref(&mql), std::slice::from_ref(&qualified)).unwrap();
+    assert_eq!(store.lead("u1").unwrap(), Some(mql.clone()));
+    assert_eq!(store.transitions("u1").unwrap(), std::slice::from_ref(&qualified));
+
+    // A lead given twice fails the call: neither the leads nor the transitions are stored.
+    let accepted = LeadRecord { stage: "accepted".to_owned(), ..mql.clone() };
+    let result = store.replace_leads(
+        &[],
+        &[accepted, lead("u2"), lead("u2")],
+        &[
+            transition("u1", Some("mql"), "accepted", 4, json!({ "outcome": "accepted" })),
+            transition("u2", None, "lead", 4, json!({})),
+        ],
+    );
+    assert!(matches!(&result, Err(StoreError::Invalid(_))), "{result:?}");
+    assert_eq!(store.lead("u1").unwrap(), Some(mql));
+    assert_eq!(store.lead("u2").unwrap(), None);
+    assert_eq!(store.transitions("u1").unwrap(), [qualified]);
+    assert_eq!(store.transitions("u2").unwrap(), []);
+}
+
+/// A hash that stands for the hex SHA-256 of key number `index`.
+fn key_hash(index: usize) -> String {
+    format!("{index:064x}")
+}
+
+pub fn api_keys_are_listed_oldest_first_as_added(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    assert_eq!(store.api_keys().unwrap(), []);
+    let mut added: Vec<ApiKey> = Vec::new();
+    for (index, role) in Role::ALL.into_iter().enumerate() {
+        let name = (index % 2 == 0).then(|| format!("{} key", role.as_str()));
+        let prefix = format!("qk_{index}");
+        let key = store.add_api_key(name.as_deref(), role, &prefix, &key_hash(index), at(index as i64)).unwrap();
+        assert_eq!(
+            (key.name.as_deref(), key.role, key.prefix.as_str(), key.hash.as_str(), key.created_at, key.revoked_at),
+            (name.as_deref(), role, prefix.as_str(), key_hash(index).as_str(), at(index as i64), None)
+        );
+        added.push(key);
+    }
+    assert!(added.windows(2).all(|pair| pair[0].id < pair[1].id), "{added:?}");
+    assert_eq!(store.api_keys().unwrap(), added);
+}
+
+pub fn a_revoked_key_is_listed_with_the_time_it_was_first_revoked(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let revoked = store.add_api_key(Some("old"), Role::Write, "qk_old", &key_hash(1), at(1)).unwrap();
+    let kept = store.add_api_key(None, Role::Read, "qk_new", &key_hash(2), at(2)).unwrap();
+    store.revoke_api_key(revoked.id, at(10)).unwrap();
+    store.revoke_api_key(revoked.id, at(20)).unwrap();
+    assert_eq!(store.api_keys().unwrap(), [ApiKey { revoked_at: Some(at(10)), ..revoked }, kept]);
+}
+
+pub fn revoking_an_unknown_key_is_not_found(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    assert!(matches!(store.revoke_api_key(1, at(1)), Err(StoreError::NotFound(_))));
+    let key = store.add_api_key(None, Role::Admin, "qk_a", &key_hash(1), at(1)).unwrap();
+    let unknown = key.id + 1;
+    let result = store.revoke_api_key(unknown, at(2));
+    assert!(
+        matches!(&result, Err(StoreError::NotFound(message)) if message.contains(&unknown.to_string())),
+        "{result:?}"
+    );
+    assert_eq!(store.api_keys().unwrap(), [key]);
+}
+
+pub fn two_keys_with_one_hash_are_refused(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let first = store.add_api_key(Some("first"), Role::Read, "qk_1", &key_hash(7), at(1)).unwrap();
+    let result = store.add_api_key(Some("second"), Role::Admin, "qk_1", &key_hash(7), at(2));
+    assert!(matches!(&result, Err(StoreError::Invalid(_))), "{result:?}");
+    assert_eq!(store.api_keys().unwrap(), [first]);
+}
+
+/// A reject whose fields tell it apart by `index`.
+fn reject(index: i64) -> NewReject {
+    NewReject {
+        received_at: at(index),
+        endpoint: "/v1/batch".to_owned(),
+        batch_index: Some(index),
+        field: Some("userId".to_owned()),
+        reason: format!("reject {index}"),
+        excerpt: format!(r#"{{"type":"track","n":{index}}}"#),
+    }
+}
+
+/// What the store gives back for `reject` under `id`.
+fn reject_record(id: i64, reject: &NewReject) -> RejectRecord {
+    RejectRecord {
+        id,
+        received_at: reject.received_at,
+        endpoint: reject.endpoint.clone(),
+        batch_index: reject.batch_index,
+        field: reject.field.clone(),
+        reason: reject.reason.clone(),
+        excerpt: reject.excerpt.clone(),
+    }
+}
+
+pub fn rejects_read_back_as_written_with_the_excerpt_cut_to_1_kb(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    assert_eq!(REJECT_EXCERPT_MAX_BYTES, 1024);
+    let sparse = NewReject {
+        received_at: at(2),
+        endpoint: "/v1/track".to_owned(),
+        batch_index: None,
+        field: None,
+        reason: "not JSON".to_owned(),
+        excerpt: String::new(),
+    };
+    let exactly_1_kb = NewReject { excerpt: "a".repeat(1024), ..reject(3) };
+    let over_1_kb = NewReject { excerpt: "b".repeat(1025), ..reject(4) };
+    // 1 + 600 * 2 bytes: byte 1024 falls inside an `é`, which is left out whole.
+    let multibyte = NewReject { excerpt: format!("x{}", "é".repeat(600)), ..reject(5) };
+    store
+        .add_rejects(&[reject(1), sparse.clone(), exactly_1_kb.clone(), over_1_kb.clone(), multibyte.clone()])
+        .unwrap();
+    let stored = store.rejects(10, None).unwrap();
+    let ids: Vec<i64> = stored.iter().map(|reject| reject.id).collect();
+    assert!(ids.windows(2).all(|pair| pair[0] > pair[1]), "newest first: {ids:?}");
+    let expected = [
+        reject_record(ids[0], &NewReject { excerpt: format!("x{}", "é".repeat(511)), ..multibyte }),
+        reject_record(ids[1], &NewReject { excerpt: "b".repeat(1024), ..over_1_kb }),
+        reject_record(ids[2], &exactly_1_kb),
+        reject_record(ids[3], &sparse),
+        reject_record(ids[4], &reject(1)),
+    ];
+    assert_eq!(stored, expected);
+}
+
+pub fn rejects_page_newest_first_without_gaps_or_repeats(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    assert_eq!(store.reject_count().unwrap(), 0);
+    assert_eq!(store.rejects(10, None).unwrap(), []);
+    store.add_rejects(&(0..4).map(reject).collect::<Vec<_>>()).unwrap();
+    store.add_rejects(&[]).unwrap();
+    store.add_rejects(&(4..7).map(reject).collect::<Vec<_>>()).unwrap();
+    assert_eq!(store.reject_count().unwrap(), 7);
+    let newest_first: Vec<String> = (0..7).rev().map(|index| format!("reject {index}")).collect();
+    for page_size in 1..=8 {
+        let mut walked: Vec<String> = Vec::new();
+        let mut before_id = None;
+        loop {
+            let page = store.rejects(page_size, before_id).unwrap();
+            walked.extend(page.iter().map(|reject| reject.reason.clone()));
+            match page.last() {
+                Some(last) if page.len() as u64 == page_size && walked.len() <= 7 => before_id = Some(last.id),
+                _ => break,
+            }
+        }
+        assert_eq!(walked, newest_first, "page size {page_size}");
+    }
+    assert_eq!(store.rejects(0, None).unwrap(), []);
+    let oldest = store.rejects(7, None).unwrap().pop().unwrap();
+    assert_eq!(store.rejects(10, Some(oldest.id)).unwrap(), []);
 }

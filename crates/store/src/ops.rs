@@ -7,7 +7,7 @@
 //! lead's scores depend only on the events of its component, so
 //! re-scoring the component gives exactly what re-scoring the world would.
 
-use crate::{LeadRecord, NewEvent, Store, StoreError, StoredModel};
+use crate::{LeadRecord, NewEvent, StageTransition, Store, StoreError, StoredModel};
 use qualify_engine::Model;
 use qualify_engine::log::{AppendSummary, EventLog, Keep, dedup_key};
 use qualify_engine::message::{Line, Message, MessageError, Rejection, parse_line};
@@ -61,7 +61,8 @@ pub enum OpsError {
     Store(#[from] StoreError),
 }
 
-fn new_event(message: &Message<'_>, received: EventTime) -> NewEvent {
+/// The row to store for a parsed message.
+pub fn new_event(message: &Message<'_>, received: EventTime) -> NewEvent {
     NewEvent {
         dedup_key: format!("{:032x}", dedup_key(message)),
         kind: message.kind.as_str().to_owned(),
@@ -114,9 +115,8 @@ pub fn parse_lines(lines: &[&[u8]], first_line_number: u64, received: EventTime)
     (events, rejections)
 }
 
-/// Appends parsed events and notes the identities they touch.
-pub fn append(store: &mut dyn Store, events: &[NewEvent], touched: &mut Touched) -> Result<AppendSummary, StoreError> {
-    let appended = store.append_events(events)?;
+/// Notes the identities events touch, for re-scoring.
+pub fn note_touched(events: &[NewEvent], touched: &mut Touched) {
     for event in events {
         touched.user_ids.extend(event.user_id.iter().cloned());
         touched.anonymous_ids.extend(event.anonymous_id.iter().cloned());
@@ -126,6 +126,12 @@ pub fn append(store: &mut dyn Store, events: &[NewEvent], touched: &mut Touched)
             touched.anonymous_ids.insert(previous.clone());
         }
     }
+}
+
+/// Appends parsed events and notes the identities they touch.
+pub fn append(store: &mut dyn Store, events: &[NewEvent], touched: &mut Touched) -> Result<AppendSummary, StoreError> {
+    let appended = store.append_events(events)?;
+    note_touched(events, touched);
     Ok(AppendSummary { accepted: appended.accepted, duplicates: appended.duplicates, rejections: Vec::new() })
 }
 
@@ -156,10 +162,58 @@ pub fn load_log(store: &dyn Store, model: Arc<Model>, keep: Keep) -> Result<Even
     Ok(log)
 }
 
-fn record(profile: LeadProfile, scored_at: EventTime, model_version: i64) -> LeadRecord {
+/// The lifecycle stage of re-scored leads, and the transitions to record
+/// (spec/analytics.md): a lead becomes an MQL when the model says so and
+/// stays one until sales acts, even if its score decays; a stage sales set
+/// is never changed by scoring.
+fn assign_stages(
+    store: &dyn Store,
+    profiles: Vec<LeadProfile>,
+    scored_at: EventTime,
+    model_version: i64,
+) -> Result<(Vec<LeadRecord>, Vec<StageTransition>), StoreError> {
+    let ids: Vec<String> = profiles.iter().map(|profile| profile.score.lead_id.clone()).collect();
+    let previous = store.stages(&ids)?;
+    let mut transitions = Vec::new();
+    let records = profiles
+        .into_iter()
+        .map(|profile| {
+            let before = previous.get(&profile.score.lead_id).cloned();
+            let stage = match (before.as_deref(), profile.score.mql_at) {
+                (None | Some(LEAD), Some(at)) => {
+                    transitions.push(StageTransition {
+                        lead_id: profile.score.lead_id.clone(),
+                        from_stage: before.clone(),
+                        to_stage: MQL.to_owned(),
+                        at,
+                        cause: serde_json::json!({
+                            "model_version": model_version,
+                            "rule_totals": profile
+                                .mql_rule_totals
+                                .iter()
+                                .map(|(rule, total)| (rule.clone(), serde_json::json!(total)))
+                                .collect::<serde_json::Map<String, serde_json::Value>>(),
+                        }),
+                    });
+                    MQL.to_owned()
+                }
+                (None, None) => LEAD.to_owned(),
+                (Some(stage), _) => stage.to_owned(),
+            };
+            record(profile, stage, scored_at, model_version)
+        })
+        .collect();
+    Ok((records, transitions))
+}
+
+const LEAD: &str = "lead";
+const MQL: &str = "mql";
+
+fn record(profile: LeadProfile, stage: String, scored_at: EventTime, model_version: i64) -> LeadRecord {
     let score = profile.score;
     LeadRecord {
         lead_id: score.lead_id,
+        stage,
         engagement: score.engagement,
         fit: score.fit,
         grade: score.grade.as_str().to_owned(),
@@ -183,10 +237,47 @@ pub fn rescore_all(store: &mut dyn Store, as_of: EventTime) -> Result<u64, OpsEr
         return Ok(0);
     };
     let log = load_log(store, model, Keep::Everything)?;
-    let records: Vec<LeadRecord> =
-        profile_log(&log, as_of, None).into_iter().map(|profile| record(profile, as_of, stored.version)).collect();
-    store.replace_all_leads(&records)?;
+    let (records, transitions) = assign_stages(store, profile_log(&log, as_of, None), as_of, stored.version)?;
+    store.replace_all_leads(&records, &transitions)?;
     Ok(records.len() as u64)
+}
+
+/// Grows a set of identities to its identity component (a fixpoint over
+/// stored links); `None` when it grows past the size where re-scoring
+/// everything is cheaper.
+fn component(
+    store: &dyn Store,
+    mut user_ids: Vec<String>,
+    mut anonymous_ids: Vec<String>,
+) -> Result<Option<(Vec<String>, Vec<String>)>, StoreError> {
+    loop {
+        let (users, anonymous) = store.linked_identities(&user_ids, &anonymous_ids)?;
+        if users.len() == user_ids.len() && anonymous.len() == anonymous_ids.len() {
+            return Ok(Some((users, anonymous)));
+        }
+        if users.len() + anonymous.len() > FULL_RESCORE_THRESHOLD {
+            return Ok(None);
+        }
+        user_ids = users;
+        anonymous_ids = anonymous;
+    }
+}
+
+/// The events of one lead's identity component (a userId or
+/// `anon:<anonymousId>`), prepared for `model` with everything kept, for
+/// explanations and timelines.
+pub fn lead_log(store: &dyn Store, lead_id: &str, model: Arc<Model>) -> Result<EventLog, StoreError> {
+    let (users, anonymous) = match lead_id.strip_prefix("anon:") {
+        Some(anonymous) => (Vec::new(), vec![anonymous.to_owned()]),
+        None => (vec![lead_id.to_owned()], Vec::new()),
+    };
+    let mut log = EventLog::new(model, Keep::Everything);
+    // A component too large to grow is loaded as far as it was grown.
+    let (users, anonymous) = component(store, users.clone(), anonymous.clone())?.unwrap_or((users, anonymous));
+    let events = store.events_for_identities(&users, &anonymous)?;
+    let lines: Vec<&[u8]> = events.iter().map(|event| event.json.as_bytes()).collect();
+    log.append_lines(&lines, 1, EventTime::now());
+    Ok(log)
 }
 
 /// Re-scores the identity components of the touched identities as of `as_of`.
@@ -200,31 +291,21 @@ pub fn rescore_touched(store: &mut dyn Store, touched: &Touched, as_of: EventTim
     let Some((stored, model)) = active_model(store)? else {
         return Ok(0);
     };
-    // Grow the component to a fixpoint over stored links.
-    let mut user_ids: Vec<String> = touched.user_ids.iter().cloned().collect();
-    let mut anonymous_ids: Vec<String> = touched.anonymous_ids.iter().cloned().collect();
-    loop {
-        let (users, anonymous) = store.linked_identities(&user_ids, &anonymous_ids)?;
-        if users.len() == user_ids.len() && anonymous.len() == anonymous_ids.len() {
-            break;
-        }
-        if users.len() + anonymous.len() > FULL_RESCORE_THRESHOLD {
-            return rescore_all(store, as_of);
-        }
-        user_ids = users;
-        anonymous_ids = anonymous;
-    }
+    let Some((user_ids, anonymous_ids)) =
+        component(store, touched.user_ids.iter().cloned().collect(), touched.anonymous_ids.iter().cloned().collect())?
+    else {
+        return rescore_all(store, as_of);
+    };
     let mut log = EventLog::new(model, Keep::Everything);
     let events = store.events_for_identities(&user_ids, &anonymous_ids)?;
     let lines: Vec<&[u8]> = events.iter().map(|event| event.json.as_bytes()).collect();
     log.append_lines(&lines, 1, as_of);
-    let records: Vec<LeadRecord> =
-        profile_log(&log, as_of, None).into_iter().map(|profile| record(profile, as_of, stored.version)).collect();
+    let (records, transitions) = assign_stages(store, profile_log(&log, as_of, None), as_of, stored.version)?;
     // Every lead row an identity of the component may have had: its userIds
     // (merged ones disappear) and its anonymous visitors (linked ones disappear).
     let remove: Vec<String> =
         user_ids.iter().cloned().chain(anonymous_ids.iter().map(|anonymous| format!("anon:{anonymous}"))).collect();
-    store.replace_leads(&remove, &records)?;
+    store.replace_leads(&remove, &records, &transitions)?;
     Ok(records.len() as u64)
 }
 

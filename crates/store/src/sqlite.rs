@@ -9,18 +9,23 @@
 //! and read with `json_each`, so no query has to be split to stay under
 //! SQLite's limit on bound parameters and no temporary table is needed.
 
-use crate::{Appended, LeadQuery, LeadRecord, LeadSort, NewEvent, Store, StoreError, StoredEvent, StoredModel};
+use crate::cursor::{KeyValue, SortKey, parse_lead_cursor};
+use crate::{
+    ApiKey, Appended, LeadQuery, LeadRecord, NewEvent, NewReject, RejectRecord, Role, StageTransition, Store,
+    StoreError, StoredEvent, StoredModel, reject_excerpt,
+};
 use qualify_engine::time::EventTime;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, ffi, params, params_from_iter};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
 /// The schema, as migrations applied in order. `PRAGMA user_version` holds
 /// how many are applied. A released migration is never edited: a change to
 /// the schema is a new entry at the end.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     -- The append-only event log. `seq` is the acceptance order: rows are
     -- never deleted, so SQLite's max(rowid) + 1 keeps it increasing without
     -- the cost of AUTOINCREMENT.
@@ -87,7 +92,55 @@ const MIGRATIONS: &[&str] = &[r#"
     CREATE INDEX leads_by_fit ON leads (fit DESC, engagement DESC, lead_id);
     CREATE INDEX leads_by_mql_at ON leads (mql_at, lead_id);
     CREATE INDEX leads_by_last_seen ON leads (last_seen DESC, lead_id);
-"#];
+"#,
+    r#"
+    -- The lifecycle stage of each lead. Existing leads start at 'lead'; the
+    -- stage is free text, so that a new stage needs no migration.
+    ALTER TABLE leads ADD COLUMN stage TEXT NOT NULL DEFAULT 'lead';
+    CREATE INDEX leads_by_stage ON leads (stage);
+    -- The sales queue (LeadSort::Priority). SQLite sorts NULL lowest, so
+    -- `mql_at DESC` puts the leads without one last.
+    CREATE INDEX leads_by_priority ON leads (grade, engagement DESC, mql_at DESC, lead_id);
+
+    -- Every stage change, kept when the lead's row is replaced or removed
+    -- (a visitor merged into a lead keeps its history under its old id), so
+    -- no foreign key to leads. `id` orders transitions recorded at one time.
+    CREATE TABLE stage_transitions (
+        id INTEGER PRIMARY KEY,
+        lead_id TEXT NOT NULL,
+        from_stage TEXT,
+        to_stage TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        cause TEXT NOT NULL
+    );
+    CREATE INDEX stage_transitions_by_lead_id ON stage_transitions (lead_id, at, id);
+
+    -- API keys, by the hash of the key only. Keys are revoked, never
+    -- deleted, so `id` (max(rowid) + 1) is never reused. No CHECK on the
+    -- role: a role added later would need the table rebuilt; reading an
+    -- unknown role reports the row as corrupt instead.
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        name TEXT,
+        role TEXT NOT NULL,
+        prefix TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    );
+
+    -- Rejected messages, for an admin to inspect; paged newest first by id.
+    CREATE TABLE rejects (
+        id INTEGER PRIMARY KEY,
+        received_at INTEGER NOT NULL,
+        endpoint TEXT NOT NULL,
+        batch_index INTEGER,
+        field TEXT,
+        reason TEXT NOT NULL,
+        excerpt TEXT NOT NULL
+    );
+"#,
+];
 
 const INSERT_EVENT: &str = "
     INSERT INTO events (dedup_key, kind, user_id, anonymous_id, previous_id, time, received_at, json)
@@ -130,7 +183,13 @@ const SELECT_USERS_LINKED_FROM: &str =
 const MODEL_COLUMNS: &str = "version, name, toml, created_at, active";
 
 const LEAD_COLUMNS: &str = "lead_id, engagement, fit, grade, persona, mql, mql_at, first_seen, last_seen, \
-     traits, anonymous_ids, channel, scored_at, model_version";
+     traits, anonymous_ids, channel, scored_at, model_version, stage";
+
+const API_KEY_COLUMNS: &str = "id, name, role, prefix, hash, created_at, revoked_at";
+
+const REJECT_COLUMNS: &str = "id, received_at, endpoint, batch_index, field, reason, excerpt";
+
+const TRANSITION_COLUMNS: &str = "lead_id, from_stage, to_stage, at, cause";
 
 /// A [`Store`] in one SQLite database file.
 #[derive(Debug)]
@@ -233,8 +292,140 @@ fn lead_from_row(row: &Row<'_>) -> Result<LeadRecord, StoreError> {
         channel: row.get(11)?,
         scored_at: EventTime::from_micros(row.get(12)?),
         model_version: row.get(13)?,
+        stage: row.get(14)?,
         lead_id,
     })
+}
+
+/// Reads a row selected with [`API_KEY_COLUMNS`].
+fn api_key_from_row(row: &Row<'_>) -> Result<ApiKey, StoreError> {
+    let id: i64 = row.get(0)?;
+    let role_name: String = row.get(2)?;
+    let role = Role::parse(&role_name)
+        .ok_or_else(|| StoreError::Corrupt(format!("API key {id}: its role {role_name:?} is not one Qualify knows")))?;
+    Ok(ApiKey {
+        id,
+        name: row.get(1)?,
+        role,
+        prefix: row.get(3)?,
+        hash: row.get(4)?,
+        created_at: EventTime::from_micros(row.get(5)?),
+        revoked_at: row.get::<_, Option<i64>>(6)?.map(EventTime::from_micros),
+    })
+}
+
+fn reject_from_row(row: &Row<'_>) -> rusqlite::Result<RejectRecord> {
+    Ok(RejectRecord {
+        id: row.get(0)?,
+        received_at: EventTime::from_micros(row.get(1)?),
+        endpoint: row.get(2)?,
+        batch_index: row.get(3)?,
+        field: row.get(4)?,
+        reason: row.get(5)?,
+        excerpt: row.get(6)?,
+    })
+}
+
+/// Reads a row selected with [`TRANSITION_COLUMNS`].
+fn transition_from_row(row: &Row<'_>) -> Result<StageTransition, StoreError> {
+    let lead_id: String = row.get(0)?;
+    let cause_text: String = row.get(4)?;
+    let cause = serde_json::from_str(&cause_text).map_err(|error| {
+        StoreError::Corrupt(format!("lead {lead_id}: the cause of a stage transition is not JSON: {error}"))
+    })?;
+    Ok(StageTransition {
+        from_stage: row.get(1)?,
+        to_stage: row.get(2)?,
+        at: EventTime::from_micros(row.get(3)?),
+        cause,
+        lead_id,
+    })
+}
+
+fn insert_transitions(
+    transaction: &rusqlite::Transaction<'_>,
+    transitions: &[StageTransition],
+) -> Result<(), StoreError> {
+    let mut insert = transaction
+        .prepare_cached(&format!("INSERT INTO stage_transitions ({TRANSITION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"))?;
+    for transition in transitions {
+        insert.execute(params![
+            transition.lead_id,
+            transition.from_stage,
+            transition.to_stage,
+            transition.at.as_micros(),
+            transition.cause.to_string(),
+        ])?;
+    }
+    Ok(())
+}
+
+/// The column a sort key compares and its ORDER BY term.
+fn sort_key_sql(key: SortKey) -> (&'static str, &'static str) {
+    match key {
+        SortKey::EngagementDescending => ("engagement", "engagement DESC"),
+        SortKey::FitDescending => ("fit", "fit DESC"),
+        SortKey::GradeAscending => ("grade", "grade"),
+        SortKey::MqlAtAscending => ("mql_at", "mql_at NULLS LAST"),
+        // NULL sorts lowest, so a descending order already puts it last
+        // (and this is the form of the index `leads_by_priority`).
+        SortKey::MqlAtDescending => ("mql_at", "mql_at DESC"),
+        SortKey::LastSeenDescending => ("last_seen", "last_seen DESC"),
+        SortKey::LeadIdAscending => ("lead_id", "lead_id"),
+    }
+}
+
+fn key_value_sql(value: &KeyValue) -> Value {
+    match value {
+        KeyValue::Real(real) => Value::Real(*real),
+        KeyValue::Integer(integer) => Value::Integer(*integer),
+        KeyValue::Text(text) => Value::Text(text.clone()),
+        KeyValue::Missing => Value::Null,
+    }
+}
+
+/// The condition that a lead comes strictly after the position `values` in
+/// the order of `keys`: for some key, every earlier key is equal and this one
+/// comes after. Pushes the condition's parameters, in order.
+fn after_condition(keys: &[SortKey], values: &[KeyValue], parameters: &mut Vec<Value>) -> String {
+    let mut alternatives: Vec<String> = Vec::new();
+    for (index, (key, value)) in keys.iter().zip(values).enumerate() {
+        let (column, _) = sort_key_sql(*key);
+        let descending = matches!(
+            key,
+            SortKey::EngagementDescending
+                | SortKey::FitDescending
+                | SortKey::MqlAtDescending
+                | SortKey::LastSeenDescending
+        );
+        let nullable = matches!(key, SortKey::MqlAtAscending | SortKey::MqlAtDescending);
+        let comparison = if descending { "<" } else { ">" };
+        let after_this_key = match value {
+            // A missing value sorts last: no value comes after it.
+            KeyValue::Missing => continue,
+            _ if nullable => format!("({column} {comparison} ? OR {column} IS NULL)"),
+            _ => format!("{column} {comparison} ?"),
+        };
+        // `IS` rather than `=`, so that two missing values are equal.
+        let mut conjuncts: Vec<String> =
+            keys[..index].iter().map(|earlier| format!("{} IS ?", sort_key_sql(*earlier).0)).collect();
+        conjuncts.push(after_this_key);
+        parameters.extend(values[..=index].iter().map(key_value_sql));
+        alternatives.push(conjuncts.join(" AND "));
+    }
+    let mut condition = format!("({})", alternatives.join(" OR "));
+    // Implied by the alternatives, but in a form that lets SQLite start
+    // reading the sort's index at the cursor instead of at its beginning.
+    if let (Some(first_key), Some(first_value @ (KeyValue::Real(_) | KeyValue::Integer(_) | KeyValue::Text(_)))) =
+        (keys.first(), values.first())
+        && !matches!(first_key, SortKey::MqlAtAscending | SortKey::MqlAtDescending)
+    {
+        let (column, order) = sort_key_sql(*first_key);
+        let comparison = if order.ends_with("DESC") { "<=" } else { ">=" };
+        condition.push_str(&format!(" AND {column} {comparison} ?"));
+        parameters.push(key_value_sql(first_value));
+    }
+    condition
 }
 
 /// Inserts leads whose rows were deleted beforehand. A lead given twice
@@ -243,7 +434,7 @@ fn lead_from_row(row: &Row<'_>) -> Result<LeadRecord, StoreError> {
 /// hide it.
 fn insert_leads(transaction: &rusqlite::Transaction<'_>, leads: &[LeadRecord]) -> Result<(), StoreError> {
     let mut insert = transaction.prepare_cached(&format!(
-        "INSERT INTO leads ({LEAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        "INSERT INTO leads ({LEAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     ))?;
     for lead in leads {
         let traits = serde_json::to_string(&lead.traits).map_err(|error| {
@@ -266,6 +457,7 @@ fn insert_leads(transaction: &rusqlite::Transaction<'_>, leads: &[LeadRecord]) -
                 lead.channel,
                 lead.scored_at.as_micros(),
                 lead.model_version,
+                lead.stage,
             ])
             .map_err(|error| match error {
                 rusqlite::Error::SqliteFailure(failure, _)
@@ -279,47 +471,102 @@ fn insert_leads(transaction: &rusqlite::Transaction<'_>, leads: &[LeadRecord]) -
     Ok(())
 }
 
+/// The SELECT that lists the leads `query` asks for, and its parameters (for
+/// its anonymous `?`s, in order).
+fn leads_sql(query: &LeadQuery) -> Result<(String, Vec<Value>), StoreError> {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut parameters: Vec<Value> = Vec::new();
+    if let Some(mql) = query.mql {
+        conditions.push("mql = ?".to_owned());
+        parameters.push(Value::Integer(i64::from(mql)));
+    }
+    if !query.grades.is_empty() {
+        conditions.push("grade IN (SELECT value FROM json_each(?))".to_owned());
+        parameters.push(Value::Text(json_array(&query.grades)));
+    }
+    if !query.stages.is_empty() {
+        conditions.push("stage IN (SELECT value FROM json_each(?))".to_owned());
+        parameters.push(Value::Text(json_array(&query.stages)));
+    }
+    if let Some(search) = &query.search {
+        // instr, not LIKE, so that `%` and `_` in the text match only
+        // themselves; lower() folds ASCII letters only, hence the same
+        // folding of the text.
+        conditions
+            .push("(instr(lower(lead_id), ?) > 0 OR instr(lower(json_extract(traits, '$.email')), ?) > 0)".to_owned());
+        let needle = search.to_ascii_lowercase();
+        parameters.extend([Value::Text(needle.clone()), Value::Text(needle)]);
+    }
+    if !query.include_anonymous {
+        // GLOB, not LIKE: LIKE ignores case, and a userId `Anon:x` is a person.
+        conditions.push("lead_id NOT GLOB 'anon:*'".to_owned());
+    }
+    let keys = query.sort.keys();
+    if let Some(cursor) = &query.after {
+        let values = parse_lead_cursor(cursor, query.sort)?;
+        conditions.push(after_condition(keys, &values, &mut parameters));
+    }
+    let mut sql = format!("SELECT {LEAD_COLUMNS} FROM leads");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    let order: Vec<&str> = keys.iter().map(|key| sort_key_sql(*key).1).collect();
+    sql.push_str(" ORDER BY ");
+    sql.push_str(&order.join(", "));
+    if let Some(limit) = query.limit {
+        sql.push_str(" LIMIT ?");
+        parameters.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    }
+    Ok((sql, parameters))
+}
+
 impl Store for SqliteStore {
-    fn append_events(&mut self, events: &[NewEvent]) -> Result<Appended, StoreError> {
-        let mut appended = Appended::default();
-        if events.is_empty() {
-            return Ok(appended);
+    fn append_event_groups(&mut self, groups: &[&[NewEvent]]) -> Result<Vec<Appended>, StoreError> {
+        let mut counts = vec![Appended::default(); groups.len()];
+        if groups.iter().all(|events| events.is_empty()) {
+            return Ok(counts);
         }
         let transaction = self.write_transaction()?;
         {
             let mut insert_event = transaction.prepare_cached(INSERT_EVENT)?;
             let mut insert_link = transaction.prepare_cached(INSERT_IDENTITY_LINK)?;
-            for event in events {
-                let inserted = insert_event.execute(params![
-                    event.dedup_key,
-                    event.kind,
-                    event.user_id,
-                    event.anonymous_id,
-                    event.previous_id,
-                    event.time.as_micros(),
-                    event.received_at.as_micros(),
-                    event.json,
-                ])?;
-                if inserted == 0 {
-                    appended.duplicates += 1;
-                    continue;
-                }
-                appended.accepted += 1;
-                let seq = transaction.last_insert_rowid();
-                let time = event.time.as_micros();
-                let Some(user_id) = &event.user_id else {
-                    continue;
-                };
-                if let Some(anonymous_id) = &event.anonymous_id {
-                    insert_link.execute(params![anonymous_id, user_id, "anonymous", time, seq])?;
-                }
-                if let (Some(previous_id), "alias") = (&event.previous_id, event.kind.as_str()) {
-                    insert_link.execute(params![previous_id, user_id, "alias", time, seq])?;
+            // The unique index on dedup_key sees the rows inserted earlier in
+            // this transaction, so a key repeated across groups is a
+            // duplicate without any bookkeeping here.
+            for (events, appended) in groups.iter().zip(&mut counts) {
+                for event in *events {
+                    let inserted = insert_event.execute(params![
+                        event.dedup_key,
+                        event.kind,
+                        event.user_id,
+                        event.anonymous_id,
+                        event.previous_id,
+                        event.time.as_micros(),
+                        event.received_at.as_micros(),
+                        event.json,
+                    ])?;
+                    if inserted == 0 {
+                        appended.duplicates += 1;
+                        continue;
+                    }
+                    appended.accepted += 1;
+                    let seq = transaction.last_insert_rowid();
+                    let time = event.time.as_micros();
+                    let Some(user_id) = &event.user_id else {
+                        continue;
+                    };
+                    if let Some(anonymous_id) = &event.anonymous_id {
+                        insert_link.execute(params![anonymous_id, user_id, "anonymous", time, seq])?;
+                    }
+                    if let (Some(previous_id), "alias") = (&event.previous_id, event.kind.as_str()) {
+                        insert_link.execute(params![previous_id, user_id, "alias", time, seq])?;
+                    }
                 }
             }
         }
         transaction.commit()?;
-        Ok(appended)
+        Ok(counts)
     }
 
     fn for_each_event_page(
@@ -458,7 +705,12 @@ impl Store for SqliteStore {
         Ok(statement.query_map([], model_from_row)?.collect::<Result<_, _>>()?)
     }
 
-    fn replace_leads(&mut self, remove: &[String], leads: &[LeadRecord]) -> Result<(), StoreError> {
+    fn replace_leads(
+        &mut self,
+        remove: &[String],
+        leads: &[LeadRecord],
+        transitions: &[StageTransition],
+    ) -> Result<(), StoreError> {
         let transaction = self.write_transaction()?;
         {
             let mut delete =
@@ -470,14 +722,16 @@ impl Store for SqliteStore {
             delete.execute([json_array(&replaced)])?;
         }
         insert_leads(&transaction, leads)?;
+        insert_transitions(&transaction, transitions)?;
         transaction.commit()?;
         Ok(())
     }
 
-    fn replace_all_leads(&mut self, leads: &[LeadRecord]) -> Result<(), StoreError> {
+    fn replace_all_leads(&mut self, leads: &[LeadRecord], transitions: &[StageTransition]) -> Result<(), StoreError> {
         let transaction = self.write_transaction()?;
         transaction.execute("DELETE FROM leads", [])?;
         insert_leads(&transaction, leads)?;
+        insert_transitions(&transaction, transitions)?;
         transaction.commit()?;
         Ok(())
     }
@@ -493,36 +747,7 @@ impl Store for SqliteStore {
     }
 
     fn leads(&self, query: &LeadQuery) -> Result<Vec<LeadRecord>, StoreError> {
-        let mut conditions: Vec<&str> = Vec::new();
-        let mut parameters: Vec<Value> = Vec::new();
-        if let Some(mql) = query.mql {
-            conditions.push("mql = ?");
-            parameters.push(Value::Integer(i64::from(mql)));
-        }
-        if !query.grades.is_empty() {
-            conditions.push("grade IN (SELECT value FROM json_each(?))");
-            parameters.push(Value::Text(json_array(&query.grades)));
-        }
-        if !query.include_anonymous {
-            // GLOB, not LIKE: LIKE ignores case, and a userId `Anon:x` is a person.
-            conditions.push("lead_id NOT GLOB 'anon:*'");
-        }
-        let mut sql = format!("SELECT {LEAD_COLUMNS} FROM leads");
-        if !conditions.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conditions.join(" AND "));
-        }
-        sql.push_str(match query.sort {
-            LeadSort::Engagement => " ORDER BY engagement DESC, lead_id",
-            LeadSort::Fit => " ORDER BY fit DESC, engagement DESC, lead_id",
-            LeadSort::MqlAt => " ORDER BY mql_at NULLS LAST, lead_id",
-            LeadSort::LastSeen => " ORDER BY last_seen DESC, lead_id",
-            LeadSort::LeadId => " ORDER BY lead_id",
-        });
-        if let Some(limit) = query.limit {
-            sql.push_str(" LIMIT ?");
-            parameters.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-        }
+        let (sql, parameters) = leads_sql(query)?;
         let mut statement = self.connection.prepare_cached(&sql)?;
         let mut rows = statement.query(params_from_iter(parameters))?;
         let mut leads = Vec::new();
@@ -531,11 +756,152 @@ impl Store for SqliteStore {
         }
         Ok(leads)
     }
+
+    fn stages(&self, lead_ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        if lead_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT lead_id, stage FROM leads WHERE lead_id IN (SELECT value FROM json_each(?1))")?;
+        let rows = statement.query_map([json_array(lead_ids)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn lead_counts_by_stage(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT stage, count(*) FROM leads WHERE lead_id NOT GLOB 'anon:*' GROUP BY stage ORDER BY stage",
+        )?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn add_transitions(&mut self, transitions: &[StageTransition]) -> Result<(), StoreError> {
+        if transitions.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.write_transaction()?;
+        insert_transitions(&transaction, transitions)?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn transitions(&self, lead_id: &str) -> Result<Vec<StageTransition>, StoreError> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {TRANSITION_COLUMNS} FROM stage_transitions WHERE lead_id = ?1 ORDER BY at, id"
+        ))?;
+        let mut rows = statement.query([lead_id])?;
+        let mut transitions = Vec::new();
+        while let Some(row) = rows.next()? {
+            transitions.push(transition_from_row(row)?);
+        }
+        Ok(transitions)
+    }
+
+    fn add_api_key(
+        &mut self,
+        name: Option<&str>,
+        role: Role,
+        prefix: &str,
+        hash: &str,
+        created_at: EventTime,
+    ) -> Result<ApiKey, StoreError> {
+        let transaction = self.write_transaction()?;
+        let id = transaction
+            .query_row(
+                "INSERT INTO api_keys (name, role, prefix, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                params![name, role.as_str(), prefix, hash, created_at.as_micros()],
+                |row| row.get(0),
+            )
+            .map_err(|error| match error {
+                rusqlite::Error::SqliteFailure(failure, _)
+                    if failure.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE =>
+                {
+                    StoreError::Invalid(format!("an API key with the hash {hash} is already stored"))
+                }
+                other => StoreError::Database(other),
+            })?;
+        transaction.commit()?;
+        Ok(ApiKey {
+            id,
+            name: name.map(str::to_owned),
+            role,
+            prefix: prefix.to_owned(),
+            hash: hash.to_owned(),
+            created_at,
+            revoked_at: None,
+        })
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let mut statement =
+            self.connection.prepare_cached(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY id"))?;
+        let mut rows = statement.query([])?;
+        let mut keys = Vec::new();
+        while let Some(row) = rows.next()? {
+            keys.push(api_key_from_row(row)?);
+        }
+        Ok(keys)
+    }
+
+    fn revoke_api_key(&mut self, id: i64, at: EventTime) -> Result<(), StoreError> {
+        let transaction = self.write_transaction()?;
+        // A row matched counts as changed even when coalesce keeps its time.
+        let changed = transaction.execute(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+            params![id, at.as_micros()],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("there is no API key {id}")));
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn add_rejects(&mut self, rejects: &[NewReject]) -> Result<(), StoreError> {
+        if rejects.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.write_transaction()?;
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO rejects (received_at, endpoint, batch_index, field, reason, excerpt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for reject in rejects {
+                insert.execute(params![
+                    reject.received_at.as_micros(),
+                    reject.endpoint,
+                    reject.batch_index,
+                    reject.field,
+                    reject.reason,
+                    reject_excerpt(&reject.excerpt),
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn rejects(&self, limit: u64, before_id: Option<i64>) -> Result<Vec<RejectRecord>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(&format!("SELECT {REJECT_COLUMNS} FROM rejects WHERE id < ?1 ORDER BY id DESC LIMIT ?2"))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = statement.query_map(params![before_id.unwrap_or(i64::MAX), limit], reject_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn reject_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = self.connection.query_row("SELECT count(*) FROM rejects", [], |row| row.get(0))?;
+        Ok(count as u64)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::LeadSort;
     use crate::conformance::{self, FreshStore, conformance_tests};
     use serde_json::json;
     use tempfile::TempDir;
@@ -588,6 +954,7 @@ mod tests {
             channel: None,
             scored_at: EventTime::from_micros(3),
             model_version: 1,
+            stage: "lead".to_owned(),
         }
     }
 
@@ -610,7 +977,7 @@ mod tests {
         store.add_model("first", "name = \"first\"\n", EventTime::from_micros(5)).unwrap();
         store.add_model("second", "name = \"second\"\n", EventTime::from_micros(6)).unwrap();
         store.activate_model(1).unwrap();
-        store.replace_all_leads(&[lead("u1"), lead("anon:a2")]).unwrap();
+        store.replace_all_leads(&[lead("u1"), lead("anon:a2")], &[]).unwrap();
         let events = all_events(&store);
         let models = store.models().unwrap();
         let leads = store.leads(&LeadQuery { include_anonymous: true, ..LeadQuery::default() }).unwrap();
@@ -638,7 +1005,7 @@ mod tests {
     fn a_lead_with_unreadable_json_is_reported_as_corrupt_with_its_id() {
         let directory = tempfile::tempdir().unwrap();
         let mut store = open_in(&directory);
-        store.replace_all_leads(&[lead("bad-traits"), lead("bad-anonymous-ids"), lead("good")]).unwrap();
+        store.replace_all_leads(&[lead("bad-traits"), lead("bad-anonymous-ids"), lead("good")], &[]).unwrap();
         store.connection.execute("UPDATE leads SET traits = '[1, 2]' WHERE lead_id = 'bad-traits'", []).unwrap();
         store
             .connection
@@ -709,6 +1076,78 @@ mod tests {
         let appended =
             store.append_events(&[event("k1", Some("u1"), Some("a1"), 1), event("k2", Some("u2"), None, 2)]).unwrap();
         assert_eq!(appended, Appended { accepted: 2, duplicates: 0 });
+    }
+
+    #[test]
+    fn a_group_append_that_fails_in_a_later_group_stores_nothing_of_any_group() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = open_in(&directory);
+        store
+            .connection
+            .execute_batch(
+                "CREATE TRIGGER poison AFTER INSERT ON events WHEN NEW.dedup_key = 'poison'
+                 BEGIN SELECT RAISE(ABORT, 'poisoned event'); END;",
+            )
+            .unwrap();
+        let first_group = [event("k1", Some("u1"), Some("a1"), 1)];
+        let second_group = [event("k2", None, None, 2), event("poison", None, None, 3)];
+        let result = store.append_event_groups(&[&first_group, &second_group]);
+        assert!(matches!(&result, Err(StoreError::Database(_))), "{result:?}");
+        assert_eq!(store.event_count().unwrap(), 0);
+        assert_eq!(store.linked_identities(&["u1".to_owned()], &[]).unwrap(), (vec!["u1".to_owned()], vec![]));
+    }
+
+    /// A database made before lifecycle stages (schema version 1) is brought
+    /// up to date on opening, its leads at stage `lead`.
+    #[test]
+    fn a_database_of_the_first_schema_version_is_upgraded_with_every_lead_at_stage_lead() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("qualify.sqlite");
+        {
+            let connection = Connection::open(&path).unwrap();
+            connection.execute_batch(MIGRATIONS[0]).unwrap();
+            connection.pragma_update(None, "user_version", 1).unwrap();
+            connection
+                .execute(
+                    "INSERT INTO leads (lead_id, engagement, fit, grade, persona, mql, mql_at, first_seen, last_seen,
+                         traits, anonymous_ids, channel, scored_at, model_version)
+                     VALUES ('u1', 1.5, 2, 'C', NULL, 0, NULL, 1, 2, '{}', '[\"a1\"]', NULL, 3, 1)",
+                    [],
+                )
+                .unwrap();
+        }
+        let mut store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.lead("u1").unwrap(), Some(lead("u1")));
+        assert_eq!(store.lead_counts_by_stage().unwrap(), [("lead".to_owned(), 1)]);
+        store.add_api_key(None, Role::Admin, "qk", "00", EventTime::from_micros(1)).unwrap();
+        assert_eq!(store.api_keys().unwrap().len(), 1);
+    }
+
+    /// The sales queue and the first page of each list are read from an
+    /// index in order, and a cursor starts the read at its place in the
+    /// index rather than at the beginning.
+    #[test]
+    fn sorted_lead_lists_and_their_cursor_pages_read_an_index_in_order() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = open_in(&directory);
+        store.replace_all_leads(&[lead("u1"), lead("u2")], &[]).unwrap();
+        let first = store.lead("u1").unwrap().unwrap();
+        for sort in [LeadSort::Engagement, LeadSort::Fit, LeadSort::LastSeen, LeadSort::Priority] {
+            for after in [None, Some(crate::lead_cursor(&first, sort))] {
+                let query = LeadQuery { sort, after: after.clone(), limit: Some(10), ..LeadQuery::default() };
+                let (sql, parameters) = leads_sql(&query).unwrap();
+                let mut statement = store.connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                let steps: Vec<String> = statement
+                    .query_map(params_from_iter(parameters), |row| row.get::<_, String>(3))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                assert!(!steps.iter().any(|step| step.contains("TEMP B-TREE")), "{sort:?} {sql}\n{steps:#?}");
+                if after.is_some() {
+                    assert!(steps.iter().any(|step| step.starts_with("SEARCH leads")), "{sort:?} {sql}\n{steps:#?}");
+                }
+            }
+        }
     }
 
     #[test]

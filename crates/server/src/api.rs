@@ -1,0 +1,339 @@
+//! The JSON API (`/api/...`), `/healthz` and `/metrics`. Every route but
+//! `/healthz` needs `Authorization: Bearer KEY`; the role decides what it
+//! may do (see [`crate::auth::allows`]).
+
+use crate::AppState;
+use crate::auth::{self, Permission};
+use crate::error::ApiError;
+use crate::writer::QueueError;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use qualify_engine::Model;
+use qualify_engine::explain::{explain, timeline};
+use qualify_engine::time::EventTime;
+use qualify_store::ops::{self, OpsError};
+use qualify_store::{LeadQuery, LeadRecord, LeadSort, Role, Store, StoredModel, lead_cursor};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/leads", get(list_leads))
+        .route("/api/leads/{lead_id}", get(lead))
+        .route("/api/leads/{lead_id}/explain", get(lead_explanation))
+        .route("/api/leads/{lead_id}/timeline", get(lead_timeline))
+        .route("/api/queue", get(queue))
+        .route("/api/models", get(models).put(put_model))
+        .route("/api/models/validate", post(validate_model))
+        .route("/api/models/{version}", get(model))
+        .route("/api/rejects", get(rejects))
+}
+
+/// Checks the request's key for a permission and returns its role.
+pub async fn authorize(state: &AppState, headers: &HeaderMap, permission: Permission) -> Result<Role, ApiError> {
+    let key = auth::key_from_headers(headers).ok_or(ApiError::Unauthenticated)?;
+    let role = state.role_of(&key).await?.ok_or(ApiError::Unauthenticated)?;
+    auth::require(role, permission)?;
+    Ok(role)
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let counts = state.readers.run(|store| Ok(store.lead_counts_by_stage()?)).await?;
+    for (stage, count) in counts {
+        state.metrics.leads_by_stage.get_or_create(&crate::metrics::StageLabels { stage }).set(count as i64);
+    }
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()))
+}
+
+fn time_text(time: Option<EventTime>) -> Value {
+    time.map_or(Value::Null, |time| Value::String(time.to_string()))
+}
+
+/// A lead as the API shows it.
+pub fn lead_json(lead: &LeadRecord) -> Value {
+    json!({
+        "lead_id": lead.lead_id,
+        "engagement": (lead.engagement * 100.0).round() / 100.0,
+        "fit": lead.fit,
+        "grade": lead.grade,
+        "persona": lead.persona,
+        "stage": lead.stage,
+        "mql": lead.mql,
+        "mql_at": time_text(lead.mql_at),
+        "channel": lead.channel,
+        "first_seen": lead.first_seen.to_string(),
+        "last_seen": lead.last_seen.to_string(),
+        "traits": lead.traits,
+        "anonymous_ids": lead.anonymous_ids,
+        "scored_at": lead.scored_at.to_string(),
+        "model_version": lead.model_version,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LeadsParams {
+    status: Option<String>,
+    grade: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+    limit: Option<u64>,
+    cursor: Option<String>,
+    anonymous: Option<bool>,
+}
+
+const DEFAULT_PAGE: u64 = 50;
+const MAX_PAGE: u64 = 1_000;
+
+fn parse_sort(text: Option<&str>, default: LeadSort) -> Result<LeadSort, ApiError> {
+    Ok(match text {
+        None => default,
+        Some("engagement") => LeadSort::Engagement,
+        Some("fit") => LeadSort::Fit,
+        Some("mql_at") => LeadSort::MqlAt,
+        Some("last_seen") => LeadSort::LastSeen,
+        Some("lead_id") => LeadSort::LeadId,
+        Some("priority") => LeadSort::Priority,
+        Some(other) => {
+            return Err(ApiError::InvalidRequest(format!(
+                "unknown sort {other:?}: use engagement, fit, mql_at, last_seen, lead_id or priority"
+            )));
+        }
+    })
+}
+
+async fn page_of_leads(state: &AppState, params: LeadsParams, default_sort: LeadSort) -> Result<Json<Value>, ApiError> {
+    let sort = parse_sort(params.sort.as_deref(), default_sort)?;
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let query = LeadQuery {
+        stages: params.status.iter().flat_map(|text| text.split(',')).map(str::to_owned).collect(),
+        grades: params.grade.iter().flat_map(|text| text.split(',')).map(|grade| grade.to_uppercase()).collect(),
+        search: params.q.filter(|text| !text.is_empty()),
+        sort,
+        // One more than asked, to know whether another page follows.
+        limit: Some(limit + 1),
+        after: params.cursor,
+        include_anonymous: params.anonymous.unwrap_or(false),
+        ..Default::default()
+    };
+    let mut leads = state.readers.run(move |store| Ok(store.leads(&query)?)).await?;
+    let next_cursor = if leads.len() as u64 > limit {
+        leads.truncate(limit as usize);
+        leads.last().map(|lead| lead_cursor(lead, sort))
+    } else {
+        None
+    };
+    Ok(Json(json!({
+        "leads": leads.iter().map(lead_json).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
+}
+
+async fn list_leads(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<LeadsParams>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    page_of_leads(&state, params, LeadSort::Engagement).await
+}
+
+/// The sales queue: MQLs by priority (grade, engagement, recency).
+async fn queue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(mut params): Query<LeadsParams>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    params.status = Some(params.status.unwrap_or_else(|| "mql".to_owned()));
+    page_of_leads(&state, params, LeadSort::Priority).await
+}
+
+async fn lead(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(lead_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let id = lead_id.clone();
+    let (lead, transitions) = state
+        .readers
+        .run(move |store| {
+            let lead = store.lead(&id)?;
+            let transitions = match &lead {
+                Some(_) => store.transitions(&id)?,
+                None => Vec::new(),
+            };
+            Ok((lead, transitions))
+        })
+        .await?;
+    let lead = lead.ok_or_else(|| ApiError::NotFound(format!("no lead {lead_id:?}")))?;
+    let mut body = lead_json(&lead);
+    body["stage_history"] = transitions
+        .iter()
+        .map(|transition| {
+            json!({
+                "from": transition.from_stage,
+                "to": transition.to_stage,
+                "at": transition.at.to_string(),
+                "cause": transition.cause,
+            })
+        })
+        .collect();
+    Ok(Json(body))
+}
+
+/// The active model and the log of one lead's identity component.
+fn lead_log(store: &dyn Store, lead_id: &str) -> Result<qualify_engine::log::EventLog, ApiError> {
+    let (_, model) = ops::active_model(store)
+        .map_err(|error| ApiError::internal(error))?
+        .ok_or_else(|| ApiError::NotFound("no model is active yet: PUT one to /api/models".into()))?;
+    Ok(ops::lead_log(store, lead_id, model)?)
+}
+
+async fn lead_explanation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(lead_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let now = EventTime::now();
+    let id = lead_id.clone();
+    let explanation = state.readers.run(move |store| Ok(explain(&lead_log(store, &id)?, &id, now))).await?;
+    let explanation = explanation.ok_or_else(|| ApiError::NotFound(format!("no lead {lead_id:?}")))?;
+    Ok(Json(serde_json::to_value(explanation).map_err(ApiError::internal)?))
+}
+
+async fn lead_timeline(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(lead_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let now = EventTime::now();
+    let id = lead_id.clone();
+    let entries = state.readers.run(move |store| Ok(timeline(&lead_log(store, &id)?, &id, now))).await?;
+    let entries = entries.ok_or_else(|| ApiError::NotFound(format!("no lead {lead_id:?}")))?;
+    Ok(Json(json!({ "lead_id": lead_id, "as_of": now.to_string(), "events": entries })))
+}
+
+fn model_json(model: &StoredModel) -> Value {
+    json!({
+        "version": model.version,
+        "name": model.name,
+        "active": model.active,
+        "created_at": model.created_at.to_string(),
+        "toml": model.toml,
+    })
+}
+
+async fn models(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let models = state.readers.run(|store| Ok(store.models()?)).await?;
+    Ok(Json(json!({ "models": models.iter().map(model_json).collect::<Vec<_>>() })))
+}
+
+async fn model(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(version): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let found = if version == "active" {
+        state.readers.run(|store| Ok(store.active_model()?)).await?
+    } else {
+        let number: i64 =
+            version.parse().map_err(|_| ApiError::InvalidRequest(format!("{version:?} is not a model version")))?;
+        state.readers.run(move |store| Ok(store.model(number)?)).await?
+    };
+    let found = found.ok_or_else(|| ApiError::NotFound(format!("no model version {version}")))?;
+    Ok(Json(model_json(&found)))
+}
+
+fn model_errors(errors: &qualify_engine::model::ModelErrors) -> Vec<Value> {
+    errors
+        .0
+        .iter()
+        .map(|error| {
+            json!({ "line": error.line, "column": error.column, "rule_id": error.rule_id, "message": error.message })
+        })
+        .collect()
+}
+
+/// Checks a model (the TOML text is the body) without storing it.
+async fn validate_model(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    match Model::parse(&body) {
+        Ok(model) => Ok(Json(json!({ "valid": true, "name": model.name, "summary": model.summary() }))),
+        Err(errors) => Ok(Json(json!({ "valid": false, "errors": model_errors(&errors) }))),
+    }
+}
+
+/// Stores a model (the TOML text is the body) as a new version, makes it
+/// active and re-scores every lead. A model with errors is refused with all
+/// of them, and the active one stays.
+async fn put_model(State(state): State<AppState>, headers: HeaderMap, body: String) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Administer).await?;
+    if let Err(errors) = Model::parse(&body) {
+        return Err(ApiError::InvalidModel(model_errors(&errors)));
+    }
+    let activated =
+        state.writer.exclusive(move |store| ops::activate_model_text(store, &body, EventTime::now())).await.map_err(
+            |error| match error {
+                QueueError::Full => ApiError::Overloaded(1),
+                QueueError::Stopped => ApiError::internal("the writer has stopped"),
+            },
+        )?;
+    let (stored, leads) = activated.map_err(|error| match error {
+        OpsError::InvalidModel(errors) => ApiError::InvalidModel(model_errors(&errors)),
+        OpsError::Store(error) => ApiError::from(error),
+    })?;
+    Ok(Json(json!({ "model": model_json(&stored), "leads_scored": leads })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RejectsParams {
+    limit: Option<u64>,
+    before: Option<i64>,
+}
+
+/// Rejected messages with their reasons (admin).
+async fn rejects(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<RejectsParams>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Administer).await?;
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let (rejects, total) =
+        state.readers.run(move |store| Ok((store.rejects(limit, params.before)?, store.reject_count()?))).await?;
+    let items: Vec<Value> = rejects
+        .iter()
+        .map(|reject| {
+            json!({
+                "id": reject.id,
+                "received_at": reject.received_at.to_string(),
+                "endpoint": reject.endpoint,
+                "batch_index": reject.batch_index,
+                "field": reject.field,
+                "reason": reject.reason,
+                "excerpt": reject.excerpt,
+            })
+        })
+        .collect();
+    let next = if items.len() as u64 == limit { rejects.last().map(|reject| reject.id) } else { None };
+    Ok(Json(json!({ "total": total, "rejects": items, "next_before": next })))
+}

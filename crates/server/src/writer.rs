@@ -1,0 +1,145 @@
+//! The single writer: one thread owns the write connection and commits the
+//! messages of every request waiting at that moment in one transaction
+//! (group commit), so durability costs one fsync per group, not per
+//! message. It then re-scores the leads the group touched, and only then
+//! answers each request: a 200 means stored, durable and scored.
+
+use qualify_engine::time::EventTime;
+use qualify_store::ops::{self, Touched};
+use qualify_store::{Appended, NewEvent, NewReject, SqliteStore, Store};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+/// Requests handled together at most; bounds a group's latency.
+const MAX_GROUP: usize = 64;
+
+/// One request's share of a group.
+pub struct WriteJob {
+    pub events: Vec<NewEvent>,
+    pub rejects: Vec<NewReject>,
+    pub reply: oneshot::Sender<Result<Appended, String>>,
+}
+
+/// Work for the writer thread: a request's messages, or an operation that
+/// must run alone on the write connection (activating a model, making keys).
+pub enum Job {
+    Write(WriteJob),
+    Exclusive(Box<dyn FnOnce(&mut SqliteStore) + Send>),
+}
+
+/// Why a job could not be queued.
+pub enum QueueError {
+    /// The queue is full: the caller should answer 429.
+    Full,
+    /// The writer has stopped (shutting down, or failed).
+    Stopped,
+}
+
+#[derive(Clone)]
+pub struct WriterHandle {
+    sender: SyncSender<Job>,
+}
+
+impl WriterHandle {
+    /// Queues a request's messages; refuses at once when the queue is full.
+    pub fn submit(&self, job: WriteJob) -> Result<(), QueueError> {
+        self.sender.try_send(Job::Write(job)).map_err(|error| match error {
+            TrySendError::Full(_) => QueueError::Full,
+            TrySendError::Disconnected(_) => QueueError::Stopped,
+        })
+    }
+
+    /// Runs an operation alone on the write connection and returns its result.
+    pub async fn exclusive<R: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&mut SqliteStore) -> R + Send + 'static,
+    ) -> Result<R, QueueError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Exclusive(Box::new(move |store| {
+            let _ = reply.send(operation(store));
+        }));
+        self.sender.try_send(job).map_err(|error| match error {
+            TrySendError::Full(_) => QueueError::Full,
+            TrySendError::Disconnected(_) => QueueError::Stopped,
+        })?;
+        answer.await.map_err(|_| QueueError::Stopped)
+    }
+}
+
+/// Starts the writer thread on its own connection. `queue` bounds how many
+/// requests may wait; beyond it, requests are refused with 429.
+pub fn start(store: SqliteStore, queue: usize) -> (WriterHandle, JoinHandle<()>) {
+    let (sender, receiver) = mpsc::sync_channel(queue);
+    let thread = std::thread::Builder::new()
+        .name("qualify-writer".into())
+        .spawn(move || run(store, receiver))
+        .expect("the writer thread can be started");
+    (WriterHandle { sender }, thread)
+}
+
+fn run(mut store: SqliteStore, receiver: Receiver<Job>) {
+    // Ends when every handle is dropped and the queue is drained.
+    let mut next: Option<Job> = None;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match receiver.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        let first = match job {
+            Job::Exclusive(operation) => {
+                operation(&mut store);
+                continue;
+            }
+            Job::Write(job) => job,
+        };
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match receiver.try_recv() {
+                Ok(Job::Write(job)) => jobs.push(job),
+                // Keep order: an exclusive operation waits for this group.
+                Ok(exclusive) => {
+                    next = Some(exclusive);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let results = write_group(&mut store, &jobs);
+        for (job, result) in jobs.into_iter().zip(results) {
+            // The requester may have gone away; its data is stored anyway.
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+fn write_group(store: &mut SqliteStore, jobs: &[WriteJob]) -> Vec<Result<Appended, String>> {
+    let groups: Vec<&[NewEvent]> = jobs.iter().map(|job| job.events.as_slice()).collect();
+    let rejects: Vec<NewReject> = jobs.iter().flat_map(|job| job.rejects.iter().cloned()).collect();
+    let appended = store.append_event_groups(&groups).and_then(|appended| {
+        if !rejects.is_empty() {
+            store.add_rejects(&rejects)?;
+        }
+        Ok(appended)
+    });
+    let appended = match appended {
+        Ok(appended) => appended,
+        Err(error) => {
+            tracing::error!(%error, "storing a group of events failed");
+            return jobs.iter().map(|_| Err(error.to_string())).collect();
+        }
+    };
+    let mut touched = Touched::default();
+    for events in &groups {
+        ops::note_touched(events, &mut touched);
+    }
+    if let Err(error) = ops::rescore_touched(store, &touched, EventTime::now()) {
+        // The events are durable; the leads will be re-scored by the next
+        // event or model activation. Say so in the log, answer success.
+        tracing::error!(%error, "re-scoring after a write failed");
+    }
+    appended.into_iter().map(Ok).collect()
+}
