@@ -29,7 +29,8 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 /// How the server runs.
 #[derive(Clone, Debug)]
@@ -148,7 +149,12 @@ pub fn router(state: AppState) -> Router {
         .merge(ingestion)
         .merge(api::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
-        .layer(TraceLayer::new_for_http())
+        // One line per request at info: method, path, status and latency.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
         .with_state(state)
 }
 
