@@ -5,6 +5,7 @@
 use crate::AppState;
 use crate::auth::{self, Permission};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::writer::QueueError;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
@@ -15,9 +16,10 @@ use qualify_engine::Model;
 use qualify_engine::explain::{explain, timeline};
 use qualify_engine::time::EventTime;
 use qualify_store::ops::{self, OpsError};
-use qualify_store::{LeadQuery, LeadRecord, LeadSort, Role, Store, StoredModel, lead_cursor};
+use qualify_store::{LeadQuery, LeadRecord, LeadSort, Role, Store, StoreError, StoredModel, lead_cursor};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -42,13 +44,38 @@ pub async fn authorize(state: &AppState, headers: &HeaderMap, permission: Permis
     Ok(role)
 }
 
+/// Whether the server is up. Needs no key.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The server is up", body = doc::Health)),
+)]
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Prometheus metrics: requests, events accepted, rejected and duplicate,
+/// ingest latency, leads by stage.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The metrics, in the OpenMetrics text format", body = String,
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 500, response = doc::Internal),
+    ),
+)]
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     authorize(&state, &headers, Permission::Read).await?;
     let counts = state.readers.run(|store| Ok(store.lead_counts_by_stage()?)).await?;
+    // The store leaves out stages no lead is at any more: drop their
+    // series, or a lead that moved on would still be counted where it was.
+    state.metrics.leads_by_stage.clear();
     for (stage, count) in counts {
         state.metrics.leads_by_stage.get_or_create(&crate::metrics::StageLabels { stage }).set(count as i64);
     }
@@ -80,14 +107,32 @@ pub fn lead_json(lead: &LeadRecord) -> Value {
     })
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The query of `GET /api/leads` and `GET /api/queue`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeadsParams {
+    /// Only leads in these lifecycle stages, comma-separated (e.g.
+    /// `mql,accepted`). `/api/queue` defaults to `mql`.
+    #[param(example = "mql")]
     status: Option<String>,
+    /// Only leads of these grades, comma-separated, any case (e.g. `A,B`).
+    #[param(example = "A,B")]
     grade: Option<String>,
+    /// Only leads whose id or `email` trait contains this text (ignoring
+    /// the case of ASCII letters; matched literally).
     q: Option<String>,
+    /// The order. `engagement` (highest first; the default of
+    /// `/api/leads`), `fit`, `mql_at` (earliest first), `last_seen` (most
+    /// recent first), `lead_id`, or `priority` (grade, then engagement, then
+    /// recency; the default of `/api/queue`).
+    #[param(pattern = "^(engagement|fit|mql_at|last_seen|lead_id|priority)$")]
     sort: Option<String>,
+    /// Leads per page, 1 to 1,000 (out-of-range values are clamped); default 50.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
+    /// The `next_cursor` of the previous page, with the same `sort`.
     cursor: Option<String>,
+    /// Include anonymous visitors (`anon:<id>`); default false.
     anonymous: Option<bool>,
 }
 
@@ -125,7 +170,16 @@ async fn page_of_leads(state: &AppState, params: LeadsParams, default_sort: Lead
         include_anonymous: params.anonymous.unwrap_or(false),
         ..Default::default()
     };
-    let mut leads = state.readers.run(move |store| Ok(store.leads(&query)?)).await?;
+    let mut leads = state
+        .readers
+        .run(move |store| {
+            store.leads(&query).map_err(|error| match error {
+                // In a list request, only a cursor the store did not make is invalid: the client's mistake.
+                StoreError::Invalid(message) => ApiError::InvalidRequest(message),
+                other => ApiError::from(other),
+            })
+        })
+        .await?;
     let next_cursor = if leads.len() as u64 > limit {
         leads.truncate(limit as usize);
         leads.last().map(|lead| lead_cursor(lead, sort))
@@ -138,6 +192,21 @@ async fn page_of_leads(state: &AppState, params: LeadsParams, default_sort: Lead
     })))
 }
 
+/// Leads: filter, search by id or email, sort, paginate.
+#[utoipa::path(
+    get,
+    path = "/api/leads",
+    tag = "leads",
+    params(LeadsParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of leads", body = doc::LeadPage),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 500, response = doc::Internal),
+    ),
+)]
 async fn list_leads(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -148,6 +217,23 @@ async fn list_leads(
 }
 
 /// The sales queue: MQLs by priority (grade, engagement, recency).
+///
+/// The same query as `/api/leads`, with `status` defaulting to `mql` and
+/// `sort` to `priority`.
+#[utoipa::path(
+    get,
+    path = "/api/queue",
+    tag = "leads",
+    params(LeadsParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the queue", body = doc::LeadPage),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 500, response = doc::Internal),
+    ),
+)]
 async fn queue(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -158,6 +244,22 @@ async fn queue(
     page_of_leads(&state, params, LeadSort::Priority).await
 }
 
+/// One lead: its scores, grade, stage, traits, linked anonymous ids and
+/// the history of its stages.
+#[utoipa::path(
+    get,
+    path = "/api/leads/{lead_id}",
+    tag = "leads",
+    params(("lead_id" = String, Path, description = "The lead's user id (or `anon:<id>` for an anonymous visitor)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The lead", body = doc::LeadDetail),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::Internal),
+    ),
+)]
 async fn lead(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -200,6 +302,22 @@ fn lead_log(store: &dyn Store, lead_id: &str) -> Result<qualify_engine::log::Eve
     Ok(ops::lead_log(store, lead_id, model)?)
 }
 
+/// Why a lead has its scores now: every engagement rule with the events it
+/// counted, every persona's fit rules, and the crossing that made it an MQL.
+#[utoipa::path(
+    get,
+    path = "/api/leads/{lead_id}/explain",
+    tag = "leads",
+    params(("lead_id" = String, Path, description = "The lead's user id (or `anon:<id>`)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The explanation", body = doc::Explanation),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::Internal),
+    ),
+)]
 async fn lead_explanation(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -213,6 +331,21 @@ async fn lead_explanation(
     Ok(Json(serde_json::to_value(explanation).map_err(ApiError::internal)?))
 }
 
+/// A lead's events, oldest first, with the points each earns now.
+#[utoipa::path(
+    get,
+    path = "/api/leads/{lead_id}/timeline",
+    tag = "leads",
+    params(("lead_id" = String, Path, description = "The lead's user id (or `anon:<id>`)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The timeline", body = doc::Timeline),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::Internal),
+    ),
+)]
 async fn lead_timeline(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -236,12 +369,41 @@ fn model_json(model: &StoredModel) -> Value {
     })
 }
 
+/// Every stored model version.
+#[utoipa::path(
+    get,
+    path = "/api/models",
+    tag = "models",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The model versions", body = doc::ModelList),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 500, response = doc::Internal),
+    ),
+)]
 async fn models(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers, Permission::Read).await?;
     let models = state.readers.run(|store| Ok(store.models()?)).await?;
     Ok(Json(json!({ "models": models.iter().map(model_json).collect::<Vec<_>>() })))
 }
 
+/// One model version, or the active one.
+#[utoipa::path(
+    get,
+    path = "/api/models/{version}",
+    tag = "models",
+    params(("version" = String, Path, description = "A version number, or `active`", example = "active")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The model version", body = doc::ModelVersion),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::Internal),
+    ),
+)]
 async fn model(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -270,6 +432,20 @@ fn model_errors(errors: &qualify_engine::model::ModelErrors) -> Vec<Value> {
 }
 
 /// Checks a model (the TOML text is the body) without storing it.
+///
+/// A model with errors is still a 200, with `valid: false` and every error.
+#[utoipa::path(
+    post,
+    path = "/api/models/validate",
+    tag = "models",
+    request_body(content = String, content_type = "text/plain", description = "The model file (TOML)"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Whether the model is valid, and its errors", body = doc::ModelValidation),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+    ),
+)]
 async fn validate_model(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -284,7 +460,22 @@ async fn validate_model(
 
 /// Stores a model (the TOML text is the body) as a new version, makes it
 /// active and re-scores every lead. A model with errors is refused with all
-/// of them, and the active one stays.
+/// of them, and the active one stays. Needs an admin key.
+#[utoipa::path(
+    put,
+    path = "/api/models",
+    tag = "models",
+    request_body(content = String, content_type = "text/plain", description = "The model file (TOML)"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The model is stored, active, and every lead re-scored", body = doc::ModelActivated),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 422, response = doc::InvalidModel),
+        (status = 429, response = doc::Overloaded),
+        (status = 500, response = doc::Internal),
+    ),
+)]
 async fn put_model(State(state): State<AppState>, headers: HeaderMap, body: String) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers, Permission::Administer).await?;
     if let Err(errors) = Model::parse(&body) {
@@ -304,13 +495,31 @@ async fn put_model(State(state): State<AppState>, headers: HeaderMap, body: Stri
     Ok(Json(json!({ "model": model_json(&stored), "leads_scored": leads })))
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /api/rejects`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RejectsParams {
+    /// Rejects per page, 1 to 1,000 (clamped); default 50.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
+    /// Only rejects older than this id: the `next_before` of the previous page.
     before: Option<i64>,
 }
 
-/// Rejected messages with their reasons (admin).
+/// Rejected messages with their reasons, newest first. Needs an admin key.
+#[utoipa::path(
+    get,
+    path = "/api/rejects",
+    tag = "operations",
+    params(RejectsParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of rejected messages", body = doc::RejectPage),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 500, response = doc::Internal),
+    ),
+)]
 async fn rejects(
     State(state): State<AppState>,
     headers: HeaderMap,

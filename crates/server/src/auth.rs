@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use base64::Engine as _;
 use qualify_store::{ApiKey, Role, Store};
 use sha2::{Digest, Sha256};
-use std::sync::RwLock;
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
@@ -70,19 +70,21 @@ pub fn require(role: Role, permission: Permission) -> Result<(), ApiError> {
 /// least every few seconds (so revocations take effect).
 pub struct KeyCache {
     state: RwLock<CacheState>,
+    /// Held while the copy is reloaded, so that one request reloads at a time.
+    reloading: Mutex<()>,
 }
 
 struct CacheState {
     keys: Vec<([u8; 32], Role)>,
+    /// When the last reload started to read the store.
     loaded_at: Option<Instant>,
 }
 
 const MAX_AGE: Duration = Duration::from_secs(2);
-const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(200);
 
 impl KeyCache {
     pub fn new() -> KeyCache {
-        KeyCache { state: RwLock::new(CacheState { keys: Vec::new(), loaded_at: None }) }
+        KeyCache { state: RwLock::new(CacheState { keys: Vec::new(), loaded_at: None }), reloading: Mutex::new(()) }
     }
 
     fn digest(key: &str) -> [u8; 32] {
@@ -103,6 +105,7 @@ impl KeyCache {
     }
 
     fn reload(&self, store: &dyn Store) -> Result<(), ApiError> {
+        let started = Instant::now();
         let keys: Vec<ApiKey> = store.api_keys()?;
         let active = keys
             .into_iter()
@@ -111,7 +114,7 @@ impl KeyCache {
             .collect();
         let mut state = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         state.keys = active;
-        state.loaded_at = Some(Instant::now());
+        state.loaded_at = Some(started);
         Ok(())
     }
 
@@ -126,16 +129,25 @@ impl KeyCache {
     /// The role of a key, or `None` for an unknown or revoked one. May read
     /// the store (a blocking call).
     pub fn role_of(&self, key: &str, store: &dyn Store) -> Result<Option<Role>, ApiError> {
+        let asked_at = Instant::now();
         let digest = Self::digest(key);
         let (found, loaded_at) = self.find(&digest);
-        let age = loaded_at.map(|at| at.elapsed());
-        let stale = age.is_none_or(|age| age > MAX_AGE);
-        let may_reload_for_miss = found.is_none() && age.is_none_or(|age| age > MIN_RELOAD_INTERVAL);
-        if stale || may_reload_for_miss {
-            self.reload(store)?;
-            return Ok(self.find(&digest).0);
+        let fresh = loaded_at.is_some_and(|at| at.elapsed() <= MAX_AGE);
+        if fresh && found.is_some() {
+            return Ok(found);
         }
-        Ok(found)
+        // A miss or a stale copy: the key may have been made (or revoked)
+        // since the copy was read. One request reloads at a time; those that
+        // waited take its result when it started reading after they asked.
+        // So a flood of unknown keys costs one read of the keys table at a
+        // time, not one each, and a key made a moment ago still works at once.
+        let _reloading = self.reloading.lock().unwrap_or_else(PoisonError::into_inner);
+        let (found, loaded_at) = self.find(&digest);
+        if loaded_at.is_some_and(|at| at >= asked_at) {
+            return Ok(found);
+        }
+        self.reload(store)?;
+        Ok(self.find(&digest).0)
     }
 }
 

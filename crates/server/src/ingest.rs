@@ -7,7 +7,9 @@ use crate::error::ApiError;
 use crate::writer::{QueueError, WriteJob};
 use axum::Json;
 use axum::body::Bytes;
-use axum::http::{HeaderMap, header};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
 use qualify_engine::message::{MessageKind, parse_message};
 use qualify_engine::time::EventTime;
 use qualify_store::ops;
@@ -84,6 +86,15 @@ fn normalise(
     envelope_sent_at: Option<EventTime>,
     received: EventTime,
 ) -> Map<String, Value> {
+    // A write key is not part of the message, and is not kept with it.
+    message.remove("writeKey");
+    // Without a messageId, the message as the client sent it is its identity,
+    // so that a retry is recognised even though receivedAt differs.
+    if message.get("messageId").is_none_or(Value::is_null) {
+        let original = Value::Object(message.clone()).to_string();
+        let hash = xxhash_rust::xxh3::xxh3_128(original.as_bytes());
+        message.insert("messageId".into(), Value::String(format!("qualify-{hash:032x}")));
+    }
     if let Endpoint::Single(kind) = endpoint {
         if message.get("type").is_none_or(Value::is_null) {
             message.insert("type".into(), Value::String(kind.as_str().into()));
@@ -193,11 +204,19 @@ pub async fn ingest(
     state: AppState,
     endpoint: Endpoint,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
     let received = EventTime::now();
     let limits = state.config.limits.clone();
+    // A body far over the limit is cut off while it is read; say why in JSON
+    // like every other refusal.
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::TooLarge(format!("the request body is larger than {} KB", limits.max_request_bytes / 1024))
+        }
+        _ => ApiError::InvalidRequest(format!("the request body could not be read: {}", rejection.body_text())),
+    })?;
     let body = decode_body(&headers, &body, limits.max_request_bytes)?;
     let header_key = auth::key_from_headers(&headers);
     let parsed = parse_request(&body, endpoint, &limits, received)?;
@@ -247,6 +266,80 @@ pub async fn ingest(
     })))
 }
 
+/// The documented ingestion endpoints. Each is [`ingest`] for its
+/// [`Endpoint`]; [`crate::router`] routes them.
+macro_rules! single_message_endpoint {
+    ($name:ident, $kind:ident, $path:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "ingestion",
+            summary = $doc,
+            description = "One message; the path gives its `type` when it has none. The key comes from \
+                HTTP Basic, a Bearer token or the body's `writeKey`.",
+            request_body(content = crate::openapi::SegmentMessage, content_type = "application/json",
+                description = "One message; any Content-Type is read as JSON, `Content-Encoding: gzip` is inflated"),
+            security(("basic" = []), ("bearer" = [])),
+            responses(crate::openapi::IngestResponses),
+        )]
+        pub async fn $name(
+            State(state): State<AppState>,
+            headers: HeaderMap,
+            body: Result<Bytes, BytesRejection>,
+        ) -> Result<Json<Value>, ApiError> {
+            ingest(state, Endpoint::Single(MessageKind::$kind), headers, body).await
+        }
+    };
+}
+
+single_message_endpoint!(identify, Identify, "/v1/identify", "Who a user is: their id and traits.");
+single_message_endpoint!(track, Track, "/v1/track", "Something a user did.");
+single_message_endpoint!(page, Page, "/v1/page", "A page a user saw.");
+single_message_endpoint!(screen, Screen, "/v1/screen", "A screen a user saw in an app.");
+single_message_endpoint!(group, Group, "/v1/group", "The company or group a user belongs to.");
+single_message_endpoint!(alias, Alias, "/v1/alias", "Links a former user id to a new one.");
+
+/// A batch of messages of any type.
+///
+/// Valid messages are stored even when others are not: those are counted in
+/// `rejected` and recorded for an admin. The key comes from HTTP Basic, a
+/// Bearer token or the body's `writeKey`.
+#[utoipa::path(
+    post,
+    path = "/v1/batch",
+    tag = "ingestion",
+    request_body(content = crate::openapi::SegmentBatch, content_type = "application/json",
+        description = "A batch; any Content-Type is read as JSON, `Content-Encoding: gzip` is inflated"),
+    security(("basic" = []), ("bearer" = [])),
+    responses(crate::openapi::IngestResponses),
+)]
+pub async fn batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    ingest(state, Endpoint::Batch, headers, body).await
+}
+
+/// A batch of messages: the older name of `/v1/batch`, which it is in every way.
+#[utoipa::path(
+    post,
+    path = "/v1/import",
+    tag = "ingestion",
+    request_body(content = crate::openapi::SegmentBatch, content_type = "application/json",
+        description = "A batch; any Content-Type is read as JSON, `Content-Encoding: gzip` is inflated"),
+    security(("basic" = []), ("bearer" = [])),
+    responses(crate::openapi::IngestResponses),
+)]
+pub async fn import(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    ingest(state, Endpoint::Batch, headers, body).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +377,23 @@ mod tests {
         let Value::Object(envelope) = json!({"ip": "2.2.2.2", "library": {"name": "x"}}) else { unreachable!() };
         let normalised = normalise(message, Endpoint::Batch, Some(&envelope), None, time("2026-11-01T11:00:00Z"));
         assert_eq!(normalised["context"], json!({"ip": "1.1.1.1", "library": {"name": "x"}}));
+    }
+
+    #[test]
+    fn a_message_without_a_message_id_keeps_the_same_identity_when_retried() {
+        let message = || {
+            let Value::Object(message) =
+                json!({"type": "track", "event": "x", "userId": "u1", "writeKey": "qk_secret"})
+            else {
+                unreachable!()
+            };
+            message
+        };
+        let first = normalise(message(), Endpoint::Batch, None, None, time("2026-11-01T11:00:00Z"));
+        let retry = normalise(message(), Endpoint::Batch, None, None, time("2026-11-01T11:05:00Z"));
+        assert_eq!(first["messageId"], retry["messageId"]);
+        assert_ne!(first["receivedAt"], retry["receivedAt"]);
+        assert!(first.get("writeKey").is_none(), "the write key is not stored with the message");
     }
 
     #[test]

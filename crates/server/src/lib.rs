@@ -11,11 +11,12 @@ pub mod auth;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod openapi;
 pub mod writer;
 
 use crate::auth::KeyCache;
 use crate::error::ApiError;
-use crate::ingest::{Endpoint, Limits};
+use crate::ingest::Limits;
 use crate::metrics::{Metrics, RequestLabels};
 use crate::writer::WriterHandle;
 use axum::Router;
@@ -23,7 +24,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::post;
-use qualify_engine::message::MessageKind;
 use qualify_store::{Role, SqliteStore, StoreError};
 use std::future::Future;
 use std::path::PathBuf;
@@ -91,6 +91,22 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Opens the database and starts the writer thread. The thread stops
+    /// once every clone of the state (and so every writer handle) is gone;
+    /// join it to know the queued writes are done.
+    pub fn start(config: ServerConfig) -> Result<(AppState, std::thread::JoinHandle<()>), StoreError> {
+        let write_store = SqliteStore::open(&config.db)?;
+        let (writer, writer_thread) = writer::start(write_store, config.write_queue);
+        let state = AppState {
+            readers: Arc::new(ReadPool::new(config.db.clone())),
+            config: Arc::new(config),
+            writer,
+            keys: Arc::new(KeyCache::new()),
+            metrics: Arc::new(Metrics::new()),
+        };
+        Ok((state, writer_thread))
+    }
+
     /// The role of an API key (`None`: unknown or revoked).
     pub async fn role_of(&self, key: &str) -> Result<Option<Role>, ApiError> {
         let keys = Arc::clone(&self.keys);
@@ -124,22 +140,15 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let ingest_route = |endpoint: Endpoint| {
-        post(move |State(state): State<AppState>, headers, body| ingest::ingest(state, endpoint, headers, body))
-    };
-    let mut ingestion = Router::new()
-        .route("/v1/batch", ingest_route(Endpoint::Batch))
-        .route("/v1/import", ingest_route(Endpoint::Batch));
-    for kind in [
-        MessageKind::Identify,
-        MessageKind::Track,
-        MessageKind::Page,
-        MessageKind::Screen,
-        MessageKind::Group,
-        MessageKind::Alias,
-    ] {
-        ingestion = ingestion.route(&format!("/v1/{}", kind.as_str()), ingest_route(Endpoint::Single(kind)));
-    }
+    let ingestion = Router::new()
+        .route("/v1/batch", post(ingest::batch))
+        .route("/v1/import", post(ingest::import))
+        .route("/v1/identify", post(ingest::identify))
+        .route("/v1/track", post(ingest::track))
+        .route("/v1/page", post(ingest::page))
+        .route("/v1/screen", post(ingest::screen))
+        .route("/v1/group", post(ingest::group))
+        .route("/v1/alias", post(ingest::alias));
     // Browsers post from the visitor's page (analytics.js): any origin may
     // send events. The API itself is not opened to other origins.
     let ingestion = ingestion
@@ -148,6 +157,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ingestion)
         .merge(api::routes())
+        .merge(openapi::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
         // One line per request at info: method, path, status and latency.
         .layer(
@@ -165,15 +175,7 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let write_store = SqliteStore::open(&config.db)?;
-    let (writer, writer_thread) = writer::start(write_store, config.write_queue);
-    let state = AppState {
-        readers: Arc::new(ReadPool::new(config.db.clone())),
-        config: Arc::new(config),
-        writer,
-        keys: Arc::new(KeyCache::new()),
-        metrics: Arc::new(Metrics::new()),
-    };
+    let (state, writer_thread) = AppState::start(config)?;
     let app = router(state);
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     // Every handler (and so every writer handle) is gone: the writer drains

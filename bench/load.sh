@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Load benchmark of `qualify serve`: the generated data set posted through
+# /v1/batch, then the stored log scored against the file.
+#
+#   bench/load.sh [LEADS]          (default 20000)
+#
+# 1. Builds the release binary and the load client
+#    (crates/server/examples/load.rs).
+# 2. Generates LEADS leads with the product's generator (seed 1) and writes
+#    the demo model.
+# 3. Makes a temporary database with that model active and a write key, and
+#    starts `qualify serve` on 127.0.0.1 (a free port, read from its stderr).
+# 4. Posts every message of the file through /v1/batch: the file's batch
+#    envelopes flattened into messages, LOAD_CONNECTIONS (4) keep-alive
+#    connections, LOAD_BATCH (500) messages per request (fewer when 500 would
+#    pass Segment's 500 KB body limit), LOAD_GZIP=1 to gzip the bodies, 429s
+#    retried after their Retry-After, all within LOAD_TIME_LIMIT seconds
+#    (600). Reports events/s and p50/p99 request latency. The client drops
+#    `sentAt` from messages that only have `originalTimestamp`, so that the
+#    server's clock-skew correction does not move them (see load.rs).
+# 5. Stops the server with SIGTERM (it must exit 0), then checks that
+#      qualify score --db DB --as-of T
+#    prints exactly what
+#      qualify score --events FILE --model MODEL --as-of T
+#    prints (T = 2026-12-01T00:00:00Z, the end of the generated data).
+#
+# LOAD_PERF=1 also records the server with `perf record -g` during step 4
+# and prints the top of `perf report` (needs linux-perf).
+#
+# Loopback only; every step is bounded in time. Run by hand; not part of the
+# test suite. Exits non-zero when a step fails or the scores disagree.
+set -euo pipefail
+
+LEADS="${1:-20000}"
+SEED=1
+AS_OF="2026-12-01T00:00:00Z"
+CONNECTIONS="${LOAD_CONNECTIONS:-4}"
+BATCH="${LOAD_BATCH:-500}"
+TIME_LIMIT="${LOAD_TIME_LIMIT:-600}"
+GZIP="${LOAD_GZIP:-0}"
+PERF="${LOAD_PERF:-0}"
+
+if ! [[ "$LEADS" =~ ^[0-9]+$ ]] || [ "$LEADS" -lt 1 ]; then
+    echo "usage: bench/load.sh [LEADS]   (LEADS a positive integer, default 20000)" >&2
+    exit 2
+fi
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+QUALIFY="$ROOT/target/release/qualify"
+CLIENT="$ROOT/target/release/examples/load"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/qualify-load.XXXXXX")"
+SERVER_PID=""
+PERF_PID=""
+cleanup() {
+    [ -n "$PERF_PID" ] && kill -INT "$PERF_PID" 2>/dev/null || true
+    [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "== build (release)"
+(cd "$ROOT" && cargo build --release -p qualify && cargo build --release -p qualify-server --example load)
+
+echo "== generate $LEADS leads (seed $SEED)"
+EVENTS="$WORK/events.ndjson"
+MODEL="$WORK/model.toml"
+"$QUALIFY" demo --generate "$EVENTS" --write-model "$MODEL" --leads "$LEADS" --seed "$SEED" 2>&1 | tee "$WORK/generate.out"
+
+echo "== database, model, write key"
+DB="$WORK/load.db"
+"$QUALIFY" model activate --db "$DB" "$MODEL"
+KEY="$("$QUALIFY" keys create --db "$DB" --role write --name load 2>/dev/null | tail -n 1)"
+
+echo "== serve"
+: >"$WORK/serve.log"
+"$QUALIFY" serve --db "$DB" --addr 127.0.0.1:0 2>"$WORK/serve.log" &
+SERVER_PID=$!
+ADDR=""
+for _ in $(seq 1 300); do
+    ADDR="$(sed -n 's/^Qualify listening on http:\/\/\([^ ]*\).*/\1/p' "$WORK/serve.log" | head -n 1)"
+    [ -n "$ADDR" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; echo "bench/load.sh: the server died" >&2; exit 1; }
+    sleep 0.1
+done
+[ -n "$ADDR" ] || { cat "$WORK/serve.log" >&2; echo "bench/load.sh: the server did not start in 30 s" >&2; exit 1; }
+echo "qualify serve (pid $SERVER_PID) on http://$ADDR, database $DB"
+
+if [ "$PERF" = 1 ]; then
+    perf record -g -o "$WORK/perf.data" -p "$SERVER_PID" 2>"$WORK/perf.err" &
+    PERF_PID=$!
+    sleep 0.5
+fi
+
+echo "== post (connections $CONNECTIONS, batch $BATCH, gzip $GZIP, limit ${TIME_LIMIT}s)"
+CLIENT_ARGS=(--url "http://$ADDR" --key "$KEY" --events "$EVENTS" --connections "$CONNECTIONS" --batch "$BATCH"
+    --time-limit "$TIME_LIMIT" --summary "$WORK/load.summary")
+[ "$GZIP" = 1 ] && CLIENT_ARGS+=(--gzip)
+CPU_BEFORE="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+status=0
+timeout $((TIME_LIMIT + 120)) "$CLIENT" "${CLIENT_ARGS[@]}" || status=$?
+CPU_AFTER="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+if [ -n "$PERF_PID" ]; then
+    kill -INT "$PERF_PID"
+    wait "$PERF_PID" || true
+    PERF_PID=""
+fi
+if [ "$status" -ne 0 ]; then
+    tail -n 20 "$WORK/serve.log" >&2
+    echo "bench/load.sh: the load client failed (exit $status)" >&2
+    exit 1
+fi
+# shellcheck disable=SC1091
+source "$WORK/load.summary"
+SERVER_CPU="$(awk -v ticks="$((CPU_AFTER - CPU_BEFORE))" -v hz="$(getconf CLK_TCK)" -v s="$seconds" \
+    'BEGIN { printf "%.1f s of CPU (%.0f%% of one core)", ticks / hz, 100 * ticks / hz / s }')"
+
+echo "== stop (SIGTERM)"
+kill -TERM "$SERVER_PID"
+status=0
+timeout 60 tail --pid="$SERVER_PID" -f /dev/null || { echo "bench/load.sh: the server did not stop in 60 s" >&2; exit 1; }
+wait "$SERVER_PID" || status=$?
+SERVER_PID=""
+if [ "$status" -ne 0 ]; then
+    tail -n 20 "$WORK/serve.log" >&2
+    echo "bench/load.sh: the server exited $status after SIGTERM" >&2
+    exit 1
+fi
+
+echo "== scores: stored log vs file, as of $AS_OF"
+timeout 600 "$QUALIFY" score --db "$DB" --as-of "$AS_OF" --format csv >"$WORK/store.csv"
+timeout 600 "$QUALIFY" score --events "$EVENTS" --model "$MODEL" --as-of "$AS_OF" --format csv >"$WORK/file.csv" \
+    2>"$WORK/file-score.err"
+LEAD_ROWS="$(($(wc -l <"$WORK/store.csv") - 1))"
+if cmp -s "$WORK/store.csv" "$WORK/file.csv"; then
+    SAME="identical ($LEAD_ROWS leads)"
+else
+    diff "$WORK/file.csv" "$WORK/store.csv" | head -n 20 >&2
+    python3 "$ROOT/bench/compare_csv.py" "$WORK/file.csv" "$WORK/store.csv" --names file,store >&2 || true
+    echo "bench/load.sh: scoring the stored log differs from scoring the file" >&2
+    exit 1
+fi
+
+if [ "$PERF" = 1 ]; then
+    echo "== perf (server, during the post)"
+    perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' |
+        grep -E '^ +[0-9]' | head -n 40
+    echo "-- by thread"
+    perf report -i "$WORK/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 10
+fi
+
+echo
+echo "== summary: bench/load.sh $LEADS ($(nproc) cores, loopback)"
+printf '  %-22s %s\n' \
+    "messages" "$messages (in $requests requests of <= $batch; gzip $gzip; $connections connections)" \
+    "server answers" "accepted $accepted, duplicates $duplicates, rejected $rejected, 429s $status_429" \
+    "time" "${seconds} s" \
+    "throughput" "$events_per_second events/s" \
+    "request latency" "p50 ${p50_ms} ms, p99 ${p99_ms} ms, max ${max_ms} ms" \
+    "batch latency" "p50 ${batch_p50_ms} ms, p99 ${batch_p99_ms} ms (retries included)" \
+    "server" "$SERVER_CPU" \
+    "store vs file scores" "$SAME" \
+    "shutdown" "SIGTERM, exit 0"

@@ -1,0 +1,10 @@
+//! Black-box tests of `qualify serve`: each test starts the real server on
+//! port 0 against its own SQLite file (see [`support`]) and talks HTTP to
+//! it, as the SDKs, the dashboard and sales tools do.
+
+mod api;
+mod ingestion;
+mod operations;
+mod roles;
+mod scoring;
+mod support;
