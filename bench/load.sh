@@ -24,8 +24,11 @@
 #      qualify score --events FILE --model MODEL --as-of T
 #    prints (T = 2026-12-01T00:00:00Z, the end of the generated data).
 #
-# LOAD_PERF=1 also records the server with `perf record -g` during step 4
-# and prints the top of `perf report` (needs linux-perf).
+# LOAD_KEEP=1 keeps the temporary folder (data set, database, logs).
+# LOAD_PERF=1 also records the server with `perf record --call-graph dwarf`
+# (250 Hz) during step 4 and prints where its CPU time went: by thread, the
+# inclusive share of the main stages of ingestion, and the top symbols
+# (needs linux-perf; the release profile keeps line tables for it).
 #
 # Loopback only; every step is bounded in time. Run by hand; not part of the
 # test suite. Exits non-zero when a step fails or the scores disagree.
@@ -54,7 +57,7 @@ PERF_PID=""
 cleanup() {
     [ -n "$PERF_PID" ] && kill -INT "$PERF_PID" 2>/dev/null || true
     [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null || true
-    rm -rf "$WORK"
+    if [ "${LOAD_KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -86,7 +89,7 @@ done
 echo "qualify serve (pid $SERVER_PID) on http://$ADDR, database $DB"
 
 if [ "$PERF" = 1 ]; then
-    perf record -g -o "$WORK/perf.data" -p "$SERVER_PID" 2>"$WORK/perf.err" &
+    perf record -F 250 --call-graph dwarf,16384 -o "$WORK/perf.data" -p "$SERVER_PID" 2>"$WORK/perf.err" &
     PERF_PID=$!
     sleep 0.5
 fi
@@ -141,11 +144,19 @@ else
 fi
 
 if [ "$PERF" = 1 ]; then
-    echo "== perf (server, during the post)"
-    perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' |
-        grep -E '^ +[0-9]' | head -n 40
-    echo "-- by thread"
-    perf report -i "$WORK/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -n 10
+    echo "== perf (server CPU during the post): by thread"
+    perf report -i "$WORK/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null |
+        grep -E '^ +[0-9]' | sed 's/ *$//' | head -n 8 || true
+    echo "-- inclusive, main stages (shares of all server samples; nested stages overlap)"
+    perf report -i "$WORK/perf.data" --children --sort symbol --stdio -g none 2>/dev/null >"$WORK/perf.children" || true
+    for stage in 'ingest::parse_request' 'append_event_groups' 'pagerWalFrames' 'walCheckpoint' \
+        'unixSync' 'ops::rescore_touched' 'events_for_identities' 'log::prepare_line' 'replace_leads' 'ops::component'; do
+        grep -F "$stage" "$WORK/perf.children" | grep -v '(inlined)' | head -n 1 |
+            awk -v stage="$stage" '{ printf "  %7s  %s\n", $1, stage }' || true
+    done
+    echo "-- top symbols (self)"
+    perf report -i "$WORK/perf.data" --no-children --sort comm,dso,symbol --stdio -g none 2>/dev/null |
+        grep -E '^ +[0-9]' | sed 's/  */ /g; s/ *$//; s/ - -$//' | cut -c1-140 | head -n 25 || true
 fi
 
 echo
