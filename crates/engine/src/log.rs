@@ -21,8 +21,9 @@ use std::sync::Arc;
 pub enum Keep {
     /// Only what the model's rules read: the fastest and smallest.
     ScoringFacts,
-    /// Also every trait and a one-line description of each event, for
-    /// explanations and lead profiles.
+    /// Also every trait and the first-touch channel, for lead profiles.
+    Profile,
+    /// Also a one-line description of each event, for explanations.
     Everything,
 }
 
@@ -98,7 +99,7 @@ pub fn prepare_message<'a>(
         dedup_key: dedup_key(&message),
         time: message.time.unwrap_or(received),
         kind: message.kind,
-        channel: if keep == Keep::Everything { message.campaign_source() } else { None },
+        channel: if keep == Keep::ScoringFacts { None } else { message.campaign_source() },
         user_id: message.user_id,
         anonymous_id: message.anonymous_id,
         previous_id: message.previous_id,

@@ -96,7 +96,8 @@ impl AppState {
     /// join it to know the queued writes are done.
     pub fn start(config: ServerConfig) -> Result<(AppState, std::thread::JoinHandle<()>), StoreError> {
         let write_store = SqliteStore::open(&config.db)?;
-        let (writer, writer_thread) = writer::start(write_store, config.write_queue);
+        let checkpoint_store = SqliteStore::open(&config.db)?;
+        let (writer, writer_thread) = writer::start(write_store, checkpoint_store, config.write_queue);
         let state = AppState {
             readers: Arc::new(ReadPool::new(config.db.clone())),
             config: Arc::new(config),

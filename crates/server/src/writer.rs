@@ -68,17 +68,40 @@ impl WriterHandle {
 }
 
 /// Starts the writer thread on its own connection. `queue` bounds how many
-/// requests may wait; beyond it, requests are refused with 429.
-pub fn start(store: SqliteStore, queue: usize) -> (WriterHandle, JoinHandle<()>) {
+/// requests may wait; beyond it, requests are refused with 429. The writer
+/// does not checkpoint the write-ahead log itself: after each group it wakes
+/// a checkpointing thread on `checkpoint_store`, which copies pages back
+/// into the database on the other core while the writer goes on.
+pub fn start(store: SqliteStore, checkpoint_store: SqliteStore, queue: usize) -> (WriterHandle, JoinHandle<()>) {
     let (sender, receiver) = mpsc::sync_channel(queue);
     let thread = std::thread::Builder::new()
         .name("qualify-writer".into())
-        .spawn(move || run(store, receiver))
+        .spawn(move || {
+            if let Err(error) = store.disable_auto_checkpoint() {
+                tracing::warn!(%error, "cannot hand checkpoints to their own thread; the writer keeps doing them");
+            }
+            let (wake, wakes) = mpsc::sync_channel::<()>(1);
+            let checkpointer = std::thread::Builder::new()
+                .name("qualify-checkpoint".into())
+                .spawn(move || {
+                    // Ends when the writer drops `wake`, after a last checkpoint.
+                    while wakes.recv().is_ok() {
+                        if let Err(error) = checkpoint_store.checkpoint() {
+                            tracing::warn!(%error, "checkpoint failed; the next group retries");
+                        }
+                    }
+                    let _ = checkpoint_store.checkpoint();
+                })
+                .expect("the checkpoint thread can be started");
+            run(store, receiver, &wake);
+            drop(wake);
+            let _ = checkpointer.join();
+        })
         .expect("the writer thread can be started");
     (WriterHandle { sender }, thread)
 }
 
-fn run(mut store: SqliteStore, receiver: Receiver<Job>) {
+fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &SyncSender<()>) {
     // Ends when every handle is dropped and the queue is drained.
     let mut next: Option<Job> = None;
     loop {
@@ -92,6 +115,7 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>) {
         let first = match job {
             Job::Exclusive(operation) => {
                 operation(&mut store);
+                let _ = wake_checkpointer.try_send(());
                 continue;
             }
             Job::Write(job) => job,
@@ -113,6 +137,8 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>) {
             // The requester may have gone away; its data is stored anyway.
             let _ = job.reply.send(result);
         }
+        // A checkpoint already pending covers this group too.
+        let _ = wake_checkpointer.try_send(());
     }
 }
 

@@ -236,7 +236,7 @@ pub fn rescore_all(store: &mut dyn Store, as_of: EventTime) -> Result<u64, OpsEr
     let Some((stored, model)) = active_model(store)? else {
         return Ok(0);
     };
-    let log = load_log(store, model, Keep::Everything)?;
+    let log = load_log(store, model, Keep::Profile)?;
     let (records, transitions) = assign_stages(store, profile_log(&log, as_of, None), as_of, stored.version)?;
     store.replace_all_leads(&records, &transitions)?;
     Ok(records.len() as u64)
@@ -296,7 +296,7 @@ pub fn rescore_touched(store: &mut dyn Store, touched: &Touched, as_of: EventTim
     else {
         return rescore_all(store, as_of);
     };
-    let mut log = EventLog::new(model, Keep::Everything);
+    let mut log = EventLog::new(model, Keep::Profile);
     let events = store.events_for_identities(&user_ids, &anonymous_ids)?;
     let lines: Vec<&[u8]> = events.iter().map(|event| event.json.as_bytes()).collect();
     log.append_lines(&lines, 1, as_of);

@@ -521,6 +521,24 @@ fn leads_sql(query: &LeadQuery) -> Result<(String, Vec<Value>), StoreError> {
     Ok((sql, parameters))
 }
 
+impl SqliteStore {
+    /// Stops this connection from checkpointing the write-ahead log at the
+    /// end of its commits. The server's writer does this and leaves
+    /// checkpoints to [`SqliteStore::checkpoint`] on another connection, so
+    /// that copying pages back into the database never delays an answer.
+    pub fn disable_auto_checkpoint(&self) -> Result<(), StoreError> {
+        self.connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(())
+    }
+
+    /// Copies what it can of the write-ahead log back into the database
+    /// file without waiting for readers or writers (a passive checkpoint).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
 impl Store for SqliteStore {
     fn append_event_groups(&mut self, groups: &[&[NewEvent]]) -> Result<Vec<Appended>, StoreError> {
         let mut counts = vec![Appended::default(); groups.len()];
