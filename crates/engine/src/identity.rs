@@ -53,10 +53,29 @@ pub struct Identities {
 impl Identities {
     /// Resolves identities from the events at or before `as_of`.
     pub fn resolve(log: &EventLog, as_of: EventTime) -> Identities {
+        Self::resolve_among(log, None, as_of)
+    }
+
+    /// Resolves identities from some of the log's events (`among`, indices
+    /// in acceptance order; `None`: all of them), at or before `as_of`. The
+    /// result is exact for leads whose every event is among them.
+    pub fn resolve_among(log: &EventLog, among: Option<&[u32]>, as_of: EventTime) -> Identities {
         let events = log.events();
+        let chosen: Box<dyn Iterator<Item = usize> + '_> = match among {
+            Some(indices) => Box::new(indices.iter().map(|&index| index as usize)),
+            None => Box::new(0..events.len()),
+        };
         // Which names were used as a userId: an alias from one of them is a merge.
         let mut is_user = vec![false; log.name_count()];
-        for event in events.iter().filter(|event| event.time <= as_of) {
+        let mut linking: Vec<usize> = Vec::new();
+        for index in chosen {
+            let event = &events[index];
+            if event.time > as_of {
+                continue;
+            }
+            if event.user().is_some() && (event.anonymous().is_some() || event.previous().is_some()) {
+                linking.push(index);
+            }
             if let Some(user) = event.user() {
                 let index = user as usize;
                 if index >= is_user.len() {
@@ -67,17 +86,8 @@ impl Identities {
         }
         let known_user = |name: NameId| is_user.get(name as usize).copied().unwrap_or(false);
 
-        // Links and merges in (time, acceptance) order; events are in
-        // acceptance order, so a stable sort by time gives exactly that.
-        let mut linking: Vec<usize> = (0..events.len())
-            .filter(|&index| {
-                let event = &events[index];
-                event.time <= as_of
-                    && event.user().is_some()
-                    && (event.anonymous().is_some() || event.previous().is_some())
-            })
-            .collect();
-        linking.sort_by_key(|&index| events[index].time);
+        // Links and merges in (time, acceptance) order.
+        linking.sort_by_key(|&index| (events[index].time, index));
 
         let mut identities = Identities::default();
         for index in linking {

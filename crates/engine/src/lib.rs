@@ -9,6 +9,7 @@
 pub mod condition;
 pub mod explain;
 pub mod identity;
+pub mod live;
 pub mod log;
 pub mod message;
 pub mod model;

@@ -55,13 +55,28 @@ pub(crate) struct Timelines {
 
 impl Timelines {
     pub(crate) fn build(log: &EventLog, identities: &Identities, as_of: EventTime) -> Timelines {
+        Self::build_among(log, None, identities, as_of)
+    }
+
+    /// The timelines of some of the log's events (`None`: all of them).
+    pub(crate) fn build_among(
+        log: &EventLog,
+        among: Option<&[u32]>,
+        identities: &Identities,
+        as_of: EventTime,
+    ) -> Timelines {
         let events = log.events();
-        let mut entries: Vec<(LeadKey, u32)> = events
-            .iter()
-            .enumerate()
-            .filter(|(_, event)| event.time <= as_of)
-            .filter_map(|(index, event)| Some((identities.lead_of(event.user(), event.anonymous())?, index as u32)))
-            .collect();
+        let entry = |index: usize| {
+            let event = &events[index];
+            if event.time > as_of {
+                return None;
+            }
+            Some((identities.lead_of(event.user(), event.anonymous())?, index as u32))
+        };
+        let mut entries: Vec<(LeadKey, u32)> = match among {
+            Some(indices) => indices.iter().filter_map(|&index| entry(index as usize)).collect(),
+            None => (0..events.len()).filter_map(entry).collect(),
+        };
         entries.par_sort_unstable_by_key(|&(lead, index)| (lead, events[index as usize].time, index));
         Timelines { entries }
     }
@@ -408,8 +423,20 @@ pub struct LeadProfile {
 /// Scores and profiles the leads of a log, sorted by lead id. With `only`,
 /// just the leads (and anonymous visitors) whose ids it names.
 pub fn profile_log(log: &EventLog, as_of: EventTime, only: Option<&[String]>) -> Vec<LeadProfile> {
-    let identities = Identities::resolve(log, as_of);
-    let timelines = Timelines::build(log, &identities, as_of);
+    profile_among(log, None, as_of, only)
+}
+
+/// Like [`profile_log`], over some of the log's events only (indices in
+/// acceptance order): exact for the leads whose every event is among them,
+/// such as whole identity components.
+pub fn profile_among(
+    log: &EventLog,
+    among: Option<&[u32]>,
+    as_of: EventTime,
+    only: Option<&[String]>,
+) -> Vec<LeadProfile> {
+    let identities = Identities::resolve_among(log, among, as_of);
+    let timelines = Timelines::build_among(log, among, &identities, as_of);
     let members = identities.members_by_lead();
     let names = |ids: &[crate::log::NameId]| ids.iter().map(|&id| log.name(id).to_owned()).collect::<Vec<_>>();
     let mut leads = timelines.leads();

@@ -4,7 +4,9 @@
 
 use proptest::prelude::*;
 use qualify_engine::Model;
+use qualify_engine::live::LiveLog;
 use qualify_engine::log::{EventLog, Keep};
+use qualify_engine::score::profile_log;
 use qualify_engine::score::{LeadScore, score_log};
 use qualify_engine::time::EventTime;
 use std::sync::Arc;
@@ -131,5 +133,58 @@ proptest! {
             rest = &rest[take..];
         }
         prop_assert_eq!(scores(&lines), scores(&batched));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    /// The server re-scores only the identity components a batch touched,
+    /// from its in-memory log: that must give exactly what scoring
+    /// everything gives for those leads.
+    #[test]
+    fn re_scoring_the_touched_components_equals_scoring_everything(lines in history(), cut in any::<prop::sample::Index>()) {
+        let model = Arc::new(Model::parse(MODEL).unwrap());
+        let as_of = EventTime::parse("2026-12-01T00:00:00Z").unwrap();
+        let split = cut.index(lines.len() + 1);
+        let (first, second) = lines.split_at(split);
+        let bytes = |part: &[String]| part.iter().map(|line| line.as_bytes().to_vec()).collect::<Vec<_>>();
+        let mut live = LiveLog::new(Arc::clone(&model));
+        for part in [first, second] {
+            let owned = bytes(part);
+            let slices: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+            live.append_lines(&slices, 1, EventTime::from_micros(0));
+        }
+        // The identifiers the second part carries.
+        let identifiers: Vec<String> = second
+            .iter()
+            .flat_map(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                ["userId", "anonymousId"].into_iter().filter_map(move |key| value[key].as_str().map(str::to_owned))
+            })
+            .collect();
+        let (partial, rows) = live.profile_components(identifiers.iter().map(String::as_str), as_of);
+
+        let mut full_log = EventLog::new(Arc::clone(&model), Keep::Profile);
+        let owned = bytes(&lines);
+        let slices: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        full_log.append_lines(&slices, 1, EventTime::from_micros(0));
+        let full = profile_log(&full_log, as_of, None);
+        for profile in &partial {
+            let expected = full.iter().find(|candidate| candidate.score.lead_id == profile.score.lead_id);
+            prop_assert_eq!(Some(profile), expected);
+            prop_assert!(rows.contains(&profile.score.lead_id));
+        }
+        // Every lead of the full scoring that the second part touched is re-scored.
+        for identifier in &identifiers {
+            let touched = full.iter().find(|candidate| {
+                candidate.score.lead_id == *identifier
+                    || candidate.score.lead_id == format!("anon:{identifier}")
+                    || candidate.anonymous_ids.contains(identifier)
+            });
+            if let Some(touched) = touched {
+                prop_assert!(partial.iter().any(|profile| profile.score.lead_id == touched.score.lead_id));
+            }
+        }
     }
 }

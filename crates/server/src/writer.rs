@@ -4,6 +4,7 @@
 //! message. It then re-scores the leads the group touched, and only then
 //! answers each request: a 200 means stored, durable and scored.
 
+use qualify_engine::live::LiveLog;
 use qualify_engine::time::EventTime;
 use qualify_store::ops::{self, Touched};
 use qualify_store::{Appended, NewEvent, NewReject, SqliteStore, Store};
@@ -101,8 +102,26 @@ pub fn start(store: SqliteStore, checkpoint_store: SqliteStore, queue: usize) ->
     (WriterHandle { sender }, thread)
 }
 
+/// The active model's version and the whole log in memory, so that a group
+/// re-scores its leads without reading their histories back from the store.
+struct Live {
+    model_version: i64,
+    log: LiveLog,
+}
+
+fn load_live(store: &SqliteStore) -> Option<Live> {
+    match ops::load_live_log(store) {
+        Ok(live) => live.map(|(stored, log)| Live { model_version: stored.version, log }),
+        Err(error) => {
+            tracing::error!(%error, "cannot load the event log for live scoring");
+            None
+        }
+    }
+}
+
 fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &SyncSender<()>) {
     // Ends when every handle is dropped and the queue is drained.
+    let mut live = load_live(&store);
     let mut next: Option<Job> = None;
     loop {
         let job = match next.take() {
@@ -115,6 +134,8 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &Sync
         let first = match job {
             Job::Exclusive(operation) => {
                 operation(&mut store);
+                // The operation may have activated another model.
+                live = load_live(&store);
                 let _ = wake_checkpointer.try_send(());
                 continue;
             }
@@ -132,7 +153,7 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &Sync
                 Err(_) => break,
             }
         }
-        let results = write_group(&mut store, &jobs);
+        let results = write_group(&mut store, live.as_mut(), &jobs);
         for (job, result) in jobs.into_iter().zip(results) {
             // The requester may have gone away; its data is stored anyway.
             let _ = job.reply.send(result);
@@ -142,7 +163,7 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &Sync
     }
 }
 
-fn write_group(store: &mut SqliteStore, jobs: &[WriteJob]) -> Vec<Result<Appended, String>> {
+fn write_group(store: &mut SqliteStore, live: Option<&mut Live>, jobs: &[WriteJob]) -> Vec<Result<Appended, String>> {
     let groups: Vec<&[NewEvent]> = jobs.iter().map(|job| job.events.as_slice()).collect();
     let rejects: Vec<NewReject> = jobs.iter().flat_map(|job| job.rejects.iter().cloned()).collect();
     let appended = store.append_event_groups(&groups).and_then(|appended| {
@@ -158,14 +179,22 @@ fn write_group(store: &mut SqliteStore, jobs: &[WriteJob]) -> Vec<Result<Appende
             return jobs.iter().map(|_| Err(error.to_string())).collect();
         }
     };
-    let mut touched = Touched::default();
-    for events in &groups {
-        ops::note_touched(events, &mut touched);
-    }
-    if let Err(error) = ops::rescore_touched(store, &touched, EventTime::now()) {
-        // The events are durable; the leads will be re-scored by the next
-        // event or model activation. Say so in the log, answer success.
-        tracing::error!(%error, "re-scoring after a write failed");
+    if let Some(live) = live {
+        let now = EventTime::now();
+        let lines: Vec<&[u8]> =
+            groups.iter().flat_map(|events| events.iter().map(|event| event.json.as_bytes())).collect();
+        live.log.append_lines(&lines, 1, now);
+        let mut touched = Touched::default();
+        for events in &groups {
+            ops::note_touched(events, &mut touched);
+        }
+        let identifiers = touched.user_ids.iter().chain(&touched.anonymous_ids).map(String::as_str);
+        let (profiles, rows) = live.log.profile_components(identifiers, now);
+        if let Err(error) = ops::store_profiles(store, profiles, &rows, now, live.model_version) {
+            // The events are durable; the leads will be re-scored by the next
+            // event or model activation. Say so in the log, answer success.
+            tracing::error!(%error, "re-scoring after a write failed");
+        }
     }
     appended.into_iter().map(Ok).collect()
 }

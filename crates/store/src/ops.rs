@@ -9,6 +9,7 @@
 
 use crate::{LeadRecord, NewEvent, StageTransition, Store, StoreError, StoredModel};
 use qualify_engine::Model;
+use qualify_engine::live::LiveLog;
 use qualify_engine::log::{AppendSummary, EventLog, Keep, dedup_key};
 use qualify_engine::message::{Line, Message, MessageError, Rejection, parse_line};
 use qualify_engine::model::ModelErrors;
@@ -323,6 +324,34 @@ pub fn ingest_lines(
     let scored = store.active_model()?.is_some();
     let leads_scored = rescore_touched(store, &touched, now)?;
     Ok(IngestSummary { accepted: appended.accepted, duplicates: appended.duplicates, rejections, leads_scored, scored })
+}
+
+/// The whole stored log in memory, for a server's writer to re-score
+/// components without reading them back (`None` when no model is active).
+pub fn load_live_log(store: &dyn Store) -> Result<Option<(StoredModel, LiveLog)>, OpsError> {
+    let Some((stored, model)) = active_model(store)? else { return Ok(None) };
+    let mut live = LiveLog::new(model);
+    let received = EventTime::now();
+    store.for_each_event_page(PAGE_SIZE, &mut |page| {
+        let lines: Vec<&[u8]> = page.iter().map(|event| event.json.as_bytes()).collect();
+        live.append_lines(&lines, page.first().map_or(1, |event| event.seq as u64), received);
+        Ok(())
+    })?;
+    Ok(Some((stored, live)))
+}
+
+/// Stores freshly computed profiles: stages and transitions assigned, the
+/// rows in `remove` (merged or linked identities) replaced.
+pub fn store_profiles(
+    store: &mut dyn Store,
+    profiles: Vec<LeadProfile>,
+    remove: &[String],
+    as_of: EventTime,
+    model_version: i64,
+) -> Result<u64, StoreError> {
+    let (records, transitions) = assign_stages(store, profiles, as_of, model_version)?;
+    store.replace_leads(remove, &records, &transitions)?;
+    Ok(records.len() as u64)
 }
 
 /// Checks a model text, stores it as a new active version and re-scores

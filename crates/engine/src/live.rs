@@ -1,0 +1,107 @@
+//! A log that grows while a server runs, with what it takes to re-score one
+//! identity component at a time without reading the store again: for each
+//! identifier, the events that carry it.
+
+use crate::log::{AppendSummary, EventLog, Keep, NameId};
+use crate::model::Model;
+use crate::score::{LeadProfile, profile_among};
+use crate::time::EventTime;
+use std::sync::Arc;
+
+pub struct LiveLog {
+    log: EventLog,
+    /// For each identifier, the events carrying it (as userId, anonymousId
+    /// or previousId), in acceptance order.
+    events_by_name: Vec<Vec<u32>>,
+}
+
+impl LiveLog {
+    pub fn new(model: Arc<Model>) -> LiveLog {
+        LiveLog { log: EventLog::new(model, Keep::Profile), events_by_name: Vec::new() }
+    }
+
+    pub fn model(&self) -> &Model {
+        self.log.model()
+    }
+
+    pub fn len(&self) -> usize {
+        self.log.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.log.is_empty()
+    }
+
+    /// Appends NDJSON lines (see [`EventLog::append_lines`]) and indexes them.
+    pub fn append_lines(&mut self, lines: &[&[u8]], first_line_number: u64, received: EventTime) -> AppendSummary {
+        let before = self.log.len();
+        let summary = self.log.append_lines(lines, first_line_number, received);
+        self.events_by_name.resize(self.log.name_count(), Vec::new());
+        for (index, event) in self.log.events().iter().enumerate().skip(before) {
+            for name in [event.user(), event.anonymous(), event.previous()].into_iter().flatten() {
+                let list = &mut self.events_by_name[name as usize];
+                if list.last() != Some(&(index as u32)) {
+                    list.push(index as u32);
+                }
+            }
+        }
+        summary
+    }
+
+    /// The events of the identity components of these identifiers: every
+    /// event connected to them through shared ids.
+    fn component_events(&self, names: impl IntoIterator<Item = NameId>) -> Vec<u32> {
+        let events = self.log.events();
+        let mut seen_names = vec![false; self.events_by_name.len()];
+        let mut seen_events = std::collections::BTreeSet::new();
+        let mut queue: Vec<NameId> = Vec::new();
+        for name in names {
+            if !std::mem::replace(&mut seen_names[name as usize], true) {
+                queue.push(name);
+            }
+        }
+        while let Some(name) = queue.pop() {
+            for &index in &self.events_by_name[name as usize] {
+                if !seen_events.insert(index) {
+                    continue;
+                }
+                let event = &events[index as usize];
+                for other in [event.user(), event.anonymous(), event.previous()].into_iter().flatten() {
+                    if !std::mem::replace(&mut seen_names[other as usize], true) {
+                        queue.push(other);
+                    }
+                }
+            }
+        }
+        seen_events.into_iter().collect()
+    }
+
+    /// Scores the leads of the identity components of these identifiers as
+    /// of `as_of`. Also returns every lead id those components may have had
+    /// a row under (their userIds and `anon:` visitors), so that merged and
+    /// linked ones can be removed.
+    pub fn profile_components<'a>(
+        &self,
+        identifiers: impl IntoIterator<Item = &'a str>,
+        as_of: EventTime,
+    ) -> (Vec<LeadProfile>, Vec<String>) {
+        let names: Vec<NameId> = identifiers.into_iter().filter_map(|text| self.log.name_id(text)).collect();
+        let among = self.component_events(names);
+        let events = self.log.events();
+        let mut row_ids = std::collections::BTreeSet::new();
+        for &index in &among {
+            let event = &events[index as usize];
+            if let Some(user) = event.user() {
+                row_ids.insert(self.log.name(user).to_owned());
+            }
+            if let Some(previous) = event.previous() {
+                row_ids.insert(self.log.name(previous).to_owned());
+                row_ids.insert(format!("anon:{}", self.log.name(previous)));
+            }
+            if let Some(anonymous) = event.anonymous() {
+                row_ids.insert(format!("anon:{}", self.log.name(anonymous)));
+            }
+        }
+        (profile_among(&self.log, Some(&among), as_of, None), row_ids.into_iter().collect())
+    }
+}
