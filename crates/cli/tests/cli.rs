@@ -972,3 +972,67 @@ fn demo_generation_is_deterministic_for_a_seed() {
     assert!(a == b, "the same seed gives the same bytes");
     assert!(a != c, "another seed gives other data");
 }
+
+#[test]
+fn keys_are_printed_once_listed_by_prefix_and_revoked_by_id() {
+    let sandbox = Sandbox::new();
+    let created =
+        sandbox.run(&["keys", "create", "--db", "keys.db", "--role", "read", "--name", "sales-dashboard"]).success();
+    let key = created.stdout.lines().last().expect("the key on the last line").to_owned();
+    assert!(key.starts_with("qk_") && key.len() > 40, "{key}");
+    assert!(created.stderr.contains("shown once"), "{}", created.stderr);
+
+    let listed = sandbox.stdout_of(&["keys", "list", "--db", "keys.db"]);
+    assert!(listed.contains("sales-dashboard") && listed.contains("read"), "{listed}");
+    assert!(listed.contains(&key[..10]), "the list shows the key's first characters:\n{listed}");
+    assert!(!listed.contains(&key), "the list never shows a whole key:\n{listed}");
+    let database = std::fs::read(sandbox.path("keys.db")).expect("the database file");
+    assert!(!database.windows(key.len()).any(|window| window == key.as_bytes()), "only a hash of the key is stored");
+
+    sandbox.run(&["keys", "revoke", "--db", "keys.db", "1"]).success();
+    let listed = sandbox.stdout_of(&["keys", "list", "--db", "keys.db"]);
+    let row = listed.lines().find(|line| line.contains("sales-dashboard")).expect("the key's row");
+    assert!(row.matches("T").count() >= 2 && row.contains('Z'), "a revocation time is listed: {row}");
+    sandbox.run(&["keys", "revoke", "--db", "keys.db", "99"]).failure();
+}
+
+#[test]
+fn serve_logs_one_json_line_per_request_with_log_format_json() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let sandbox = Sandbox::new();
+    let mut server = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualify"))
+        .args(["serve", "--db", "serve.db", "--addr", "127.0.0.1:0", "--log-format", "json"])
+        .current_dir(sandbox.path("."))
+        .env_remove("QUALIFY_DB")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("qualify serve starts");
+    let mut stderr = BufReader::new(server.stderr.take().expect("stderr"));
+    let mut address = None;
+    let mut line = String::new();
+    while address.is_none() {
+        line.clear();
+        assert!(stderr.read_line(&mut line).expect("stderr is readable") > 0, "serve stopped before listening");
+        address = line.split("http://").nth(1).map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned());
+    }
+    let address = address.expect("the address");
+    let mut connection = std::net::TcpStream::connect(&address).expect("the server accepts connections");
+    write!(connection, "GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    connection.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let killed = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(server.wait().unwrap().success(), "serve exits 0 on SIGTERM");
+    let request_lines: Vec<serde_json::Value> = rest
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| entry.to_string().contains("/healthz"))
+        .collect();
+    assert!(!request_lines.is_empty(), "a JSON log line for the request:\n{rest}");
+    assert!(request_lines.iter().all(|entry| entry["level"] == "INFO"), "{request_lines:?}");
+}
