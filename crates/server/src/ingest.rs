@@ -237,8 +237,17 @@ pub async fn ingest(
             .collect();
         // Record why, for the admin, then refuse the request.
         let (reply, answer) = tokio::sync::oneshot::channel();
-        if state.writer.submit(WriteJob { events: Vec::new(), rejects: parsed.rejects, reply }).is_ok() {
-            let _ = answer.await;
+        match state.writer.submit(WriteJob { events: Vec::new(), rejects: parsed.rejects, reply }) {
+            Ok(()) => {
+                let _ = answer.await;
+            }
+            // Rejects are never dropped silently: under overload the client
+            // is asked to retry, and the retry records them.
+            Err(QueueError::Full) => {
+                state.metrics.overloaded.inc();
+                return Err(ApiError::Overloaded(1));
+            }
+            Err(QueueError::Stopped) => return Err(ApiError::internal("the writer has stopped")),
         }
         state.metrics.events_rejected.inc_by(rejected);
         return Err(ApiError::NothingAccepted(format!("no message could be accepted: {}", reasons.join("; "))));
