@@ -46,12 +46,24 @@ pub fn write_scores_json(scores: &[LeadScore], mut out: impl Write) -> io::Resul
     out.flush()
 }
 
-const LEAD_COLUMNS: [&str; 10] =
-    ["lead_id", "engagement", "fit", "grade", "persona", "mql", "mql_at", "channel", "first_seen", "last_seen"];
+const LEAD_COLUMNS: [&str; 11] = [
+    "lead_id",
+    "stage",
+    "engagement",
+    "fit",
+    "grade",
+    "persona",
+    "mql",
+    "mql_at",
+    "channel",
+    "first_seen",
+    "last_seen",
+];
 
-fn lead_cells(lead: &LeadRecord) -> [String; 10] {
+fn lead_cells(lead: &LeadRecord) -> [String; 11] {
     [
         lead.lead_id.clone(),
+        lead.stage.clone(),
         two_decimals(lead.engagement),
         lead.fit.to_string(),
         lead.grade.clone(),
@@ -88,6 +100,7 @@ pub fn write_leads_json(leads: &[LeadRecord], mut out: impl Write) -> io::Result
     for lead in leads {
         let row = json!({
             "lead_id": lead.lead_id,
+            "stage": lead.stage,
             "engagement": two_decimals(lead.engagement).parse::<f64>().unwrap_or(lead.engagement),
             "fit": lead.fit,
             "grade": lead.grade,
