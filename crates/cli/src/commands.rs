@@ -3,14 +3,15 @@
 use crate::input::Source;
 use crate::output;
 use crate::{
-    DemoArgs, EventSourceArgs, ExplainArgs, ExplainFormat, IngestArgs, KeyRole, KeysCommand, LeadSortArg, LeadStatus,
-    LeadsArgs, LogFormat, ModelCommand, ScoreArgs, ScoreFormat, ServeArgs, TableFormat,
+    DemoArgs, EventSourceArgs, ExplainArgs, ExplainFormat, IngestArgs, KeyRole, KeysCommand, LeadSortArg, LeadsArgs,
+    LogFormat, ModelCommand, ScoreArgs, ScoreFormat, ServeArgs, TableFormat,
 };
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use qualify_engine::Model;
 use qualify_engine::explain::explain as explain_lead;
 use qualify_engine::log::{AppendSummary, EventLog, Keep, PreparedChunk};
+use qualify_engine::outcome::{LineError, Parsed, parse_outcomes_csv, parse_spend_csv};
 use qualify_engine::score::score_log;
 use qualify_engine::time::EventTime;
 use qualify_store::ops::{self, OpsError, Touched};
@@ -254,7 +255,7 @@ pub fn ingest(args: IngestArgs) -> Result<ExitCode> {
 pub fn leads(args: LeadsArgs) -> Result<ExitCode> {
     let store = open_existing_store(&args.db.db)?;
     let query = LeadQuery {
-        mql: args.status.map(|status| matches!(status, LeadStatus::Mql)),
+        stages: args.status.iter().map(|status| status.stage().to_owned()).collect(),
         grades: args.grade.iter().map(|grade| grade.to_uppercase()).collect(),
         sort: match args.sort {
             LeadSortArg::Engagement => LeadSort::Engagement,
@@ -505,5 +506,44 @@ pub fn keys(command: KeysCommand) -> Result<ExitCode> {
             println!("Revoked key #{id}.");
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a CSV file whole; a bad header refuses the file.
+fn read_csv_file<T>(path: &Path, parse: fn(&[u8]) -> Result<Parsed<T>, LineError>) -> Result<Parsed<T>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse(&bytes).map_err(|error| anyhow!("{}: {error}", path.display()))
+}
+
+pub fn import_outcomes(path: &Path, db: &Path) -> Result<ExitCode> {
+    let parsed = read_csv_file(path, parse_outcomes_csv)?;
+    let mut store = open_existing_store(db)?;
+    let import = ops::import_outcomes(&mut store, &parsed.rows)?;
+    let mut rejected: Vec<&LineError> = parsed.errors.iter().chain(&import.rejected).collect();
+    rejected.sort_by_key(|error| error.line);
+    let name = path.display();
+    let mut stderr = io::stderr().lock();
+    for error in &rejected {
+        writeln!(stderr, "{name}: rejected {error}")?;
+    }
+    println!("accepted {} outcome(s)", import.accepted);
+    println!("duplicates {} (already recorded, unchanged)", import.duplicates);
+    println!("rejected {}", rejected.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn import_spend(path: &Path, db: &Path) -> Result<ExitCode> {
+    let parsed = read_csv_file(path, parse_spend_csv)?;
+    let mut store = open_store(db)?;
+    let spend: Vec<_> = parsed.rows.into_iter().map(|row| row.value).collect();
+    let added = store.add_spend(&spend)?;
+    let name = path.display();
+    let mut stderr = io::stderr().lock();
+    for error in &parsed.errors {
+        writeln!(stderr, "{name}: rejected {error}")?;
+    }
+    println!("added {} spend row(s)", added.added);
+    println!("replaced {} (same channel and days: the new amount replaces the stored one)", added.replaced);
+    println!("rejected {}", parsed.errors.len());
     Ok(ExitCode::SUCCESS)
 }

@@ -42,6 +42,36 @@ enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Record what sales did with leads (accepted, rejected, sql, opportunity, won, lost).
+    #[command(subcommand)]
+    Outcomes(OutcomesCommand),
+    /// Record marketing spend per channel.
+    #[command(subcommand)]
+    Spend(SpendCommand),
+}
+
+#[derive(Subcommand)]
+pub enum OutcomesCommand {
+    /// Import a CSV file with the header `lead_id,stage,at,reason,revenue`;
+    /// bad lines are reported on standard error with their numbers, the
+    /// others are stored, and the same outcome twice changes nothing.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SpendCommand {
+    /// Import a CSV file with the header `channel,from,to,amount` (dates
+    /// `YYYY-MM-DD` or RFC 3339); a row for a channel and days already
+    /// stored replaces its amount.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 #[derive(Args)]
@@ -190,7 +220,7 @@ pub struct IngestArgs {
 pub struct LeadsArgs {
     #[command(flatten)]
     pub db: DbArg,
-    /// Only leads in this status.
+    /// Only leads at this lifecycle stage.
     #[arg(long, value_enum)]
     pub status: Option<LeadStatus>,
     /// Only leads of this grade (repeatable).
@@ -210,8 +240,30 @@ pub struct LeadsArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum LeadStatus {
-    Mql,
     Lead,
+    Mql,
+    Accepted,
+    Rejected,
+    Sql,
+    Opportunity,
+    Won,
+    Lost,
+}
+
+impl LeadStatus {
+    /// The stage's name, as the store keeps it.
+    pub fn stage(self) -> &'static str {
+        match self {
+            LeadStatus::Lead => "lead",
+            LeadStatus::Mql => "mql",
+            LeadStatus::Accepted => "accepted",
+            LeadStatus::Rejected => "rejected",
+            LeadStatus::Sql => "sql",
+            LeadStatus::Opportunity => "opportunity",
+            LeadStatus::Won => "won",
+            LeadStatus::Lost => "lost",
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -260,6 +312,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo(args),
         Command::Serve(args) => commands::serve(args),
         Command::Keys(command) => commands::keys(command),
+        Command::Outcomes(OutcomesCommand::Import { file, db }) => commands::import_outcomes(&file, &db.db),
+        Command::Spend(SpendCommand::Import { file, db }) => commands::import_spend(&file, &db.db),
     };
     match result {
         Ok(code) => code,

@@ -788,8 +788,10 @@ fn leads_filters_by_status_and_grade_sorts_and_limits() {
         |test: &dyn Fn(&Value) -> bool| -> Vec<Value> { all.iter().filter(|lead| test(lead)).cloned().collect() };
     let mqls = leads_json(&sandbox, &["--status", "mql"]);
     assert!(!mqls.is_empty());
-    assert_eq!(mqls, keep(&|lead| lead["mql"] == json!(true)));
-    assert_eq!(leads_json(&sandbox, &["--status", "lead"]), keep(&|lead| lead["mql"] == json!(false)));
+    // The status is the lifecycle stage: an MQL stays one when its score decays.
+    assert_eq!(mqls, keep(&|lead| lead["stage"] == json!("mql")));
+    assert_eq!(leads_json(&sandbox, &["--status", "lead"]), keep(&|lead| lead["stage"] == json!("lead")));
+    assert_eq!(leads_json(&sandbox, &["--status", "won"]), Vec::<Value>::new());
     let grade_a = leads_json(&sandbox, &["--grade", "A"]);
     assert!(!grade_a.is_empty() && grade_a.len() < all.len());
     assert_eq!(grade_a, keep(&|lead| lead["grade"] == json!("A")));
@@ -800,7 +802,7 @@ fn leads_filters_by_status_and_grade_sorts_and_limits() {
     assert_eq!(leads_json(&sandbox, &["--limit", "5"]), all[..5]);
     assert_eq!(
         leads_json(&sandbox, &["--status", "mql", "--grade", "A", "--limit", "2"]),
-        keep(&|lead| lead["mql"] == json!(true) && lead["grade"] == json!("A"))[..2]
+        keep(&|lead| lead["stage"] == json!("mql") && lead["grade"] == json!("A"))[..2]
     );
 
     let by_fit = leads_json(&sandbox, &["--sort", "fit"]);
@@ -952,7 +954,11 @@ fn demo_builds_a_database_and_prints_its_top_mqls() {
         .find(|line| line.contains(" MQLs now."))
         .and_then(|line| line.split(' ').next()?.parse().ok())
         .unwrap_or_else(|| panic!("no MQL count in\n{stdout}"));
-    let stored = csv_rows(&sandbox.stdout_of(&["leads", "--db", "demo.db", "--status", "mql", "--format", "csv"]));
+    // "MQLs now": the leads that meet the MQL condition now (the `mql` column).
+    let stored: Vec<_> = csv_rows(&sandbox.stdout_of(&["leads", "--db", "demo.db", "--format", "csv"]))
+        .into_iter()
+        .filter(|row| row["mql"] == "true")
+        .collect();
     assert!(mqls > 0);
     assert_eq!(stored.len(), mqls, "{stdout}");
     let shown = stdout.lines().filter(|line| line.contains("MQL since")).count();

@@ -13,6 +13,7 @@ pub mod live;
 pub mod log;
 pub mod message;
 pub mod model;
+pub mod outcome;
 pub mod score;
 pub mod time;
 

@@ -14,12 +14,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use qualify_engine::Model;
 use qualify_engine::explain::{explain, timeline};
+use qualify_engine::outcome::{Outcome, OutcomeStage, parse_time};
 use qualify_engine::time::EventTime;
 use qualify_store::ops::{self, OpsError};
-use qualify_store::{LeadQuery, LeadRecord, LeadSort, Role, Store, StoreError, StoredModel, lead_cursor};
+use qualify_store::{
+    LeadQuery, LeadRecord, LeadSort, Role, StageTransition, Store, StoreError, StoredModel, lead_cursor,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -27,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics))
         .route("/api/leads", get(list_leads))
         .route("/api/leads/{lead_id}", get(lead))
+        .route("/api/leads/{lead_id}/outcomes", post(record_outcome))
         .route("/api/leads/{lead_id}/explain", get(lead_explanation))
         .route("/api/leads/{lead_id}/timeline", get(lead_timeline))
         .route("/api/queue", get(queue))
@@ -279,7 +283,12 @@ async fn lead(
         })
         .await?;
     let lead = lead.ok_or_else(|| ApiError::NotFound(format!("no lead {lead_id:?}")))?;
-    let mut body = lead_json(&lead);
+    Ok(Json(lead_detail_json(&lead, &transitions)))
+}
+
+/// A lead with the history of its stages, oldest first.
+fn lead_detail_json(lead: &LeadRecord, transitions: &[StageTransition]) -> Value {
+    let mut body = lead_json(lead);
     body["stage_history"] = transitions
         .iter()
         .map(|transition| {
@@ -291,7 +300,96 @@ async fn lead(
             })
         })
         .collect();
-    Ok(Json(body))
+    body
+}
+
+/// An outcome as the API takes it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OutcomeRequest {
+    /// One of `accepted`, `rejected`, `sql`, `opportunity`, `won`, `lost`.
+    #[schema(example = "rejected")]
+    stage: String,
+    /// When it happened (RFC 3339, or a `YYYY-MM-DD` date); default now.
+    #[schema(format = DateTime)]
+    at: Option<String>,
+    /// Why, e.g. the reason of a rejection (`no budget`, `bad fit`).
+    reason: Option<String>,
+    /// The revenue of a won lead, 0 or more.
+    revenue: Option<f64>,
+}
+
+impl OutcomeRequest {
+    fn into_outcome(self, lead_id: String, now: EventTime) -> Result<Outcome, ApiError> {
+        let stage = OutcomeStage::parse(&self.stage).ok_or_else(|| {
+            ApiError::InvalidRequest(format!(
+                "stage: {:?} is not a stage (use one of: accepted, rejected, sql, opportunity, won, lost)",
+                self.stage
+            ))
+        })?;
+        let at = match &self.at {
+            None => now,
+            Some(text) => parse_time(text).ok_or_else(|| {
+                ApiError::InvalidRequest(format!("at: {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
+            })?,
+        };
+        if let Some(revenue) = self.revenue.filter(|revenue| !(revenue.is_finite() && *revenue >= 0.0)) {
+            return Err(ApiError::InvalidRequest(format!("revenue: {revenue} is not a number of 0 or more")));
+        }
+        let reason = self.reason.filter(|reason| !reason.trim().is_empty());
+        Ok(Outcome { lead_id, stage, at, reason, revenue: self.revenue })
+    }
+}
+
+/// Records what sales did with a lead, and answers the lead as it is now.
+///
+/// The lead moves to the outcome's stage when it is its latest outcome; the
+/// same outcome (stage and time) sent twice changes nothing. Needs a sales
+/// or admin key.
+#[utoipa::path(
+    post,
+    path = "/api/leads/{lead_id}/outcomes",
+    tag = "leads",
+    params(("lead_id" = String, Path, description = "The lead's user id (or `anon:<id>`)")),
+    request_body(content = OutcomeRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The outcome is recorded; the lead as it is now", body = doc::LeadDetail),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 429, response = doc::Overloaded),
+        (status = 500, response = doc::Internal),
+    ),
+)]
+#[tracing::instrument(skip_all, fields(lead_id = %lead_id))]
+async fn record_outcome(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(lead_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::RecordOutcomes).await?;
+    let request: OutcomeRequest = serde_json::from_slice(&body)
+        .map_err(|error| ApiError::InvalidJson(format!("the body is not a valid outcome: {error}")))?;
+    let outcome = request.into_outcome(lead_id.clone(), EventTime::now())?;
+    let recorded = state
+        .writer
+        .keeping_log(move |store| -> Result<_, ApiError> {
+            if store.lead(&lead_id)?.is_none() {
+                return Err(ApiError::NotFound(format!("no lead {lead_id:?}")));
+            }
+            store.add_outcomes(std::slice::from_ref(&outcome))?;
+            let lead = store.lead(&lead_id)?.ok_or_else(|| ApiError::NotFound(format!("no lead {lead_id:?}")))?;
+            Ok((lead, store.transitions(&lead_id)?))
+        })
+        .await
+        .map_err(|error| match error {
+            QueueError::Full => ApiError::Overloaded(1),
+            QueueError::Stopped => ApiError::internal("the writer has stopped"),
+        })?;
+    let (lead, transitions) = recorded?;
+    Ok(Json(lead_detail_json(&lead, &transitions)))
 }
 
 /// The active model and the log of one lead's identity component.

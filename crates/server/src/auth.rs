@@ -34,6 +34,8 @@ pub fn hash_key(key: &str) -> String {
 pub enum Permission {
     Ingest,
     Read,
+    /// Record what sales did with a lead (its outcomes).
+    RecordOutcomes,
     Administer,
 }
 
@@ -42,17 +44,19 @@ impl Permission {
         match self {
             Permission::Ingest => "ingest events",
             Permission::Read => "read leads and models",
+            Permission::RecordOutcomes => "record outcomes (a sales or admin key may)",
             Permission::Administer => "change models, keys or read rejects",
         }
     }
 }
 
-/// Write keys only ingest; read keys read (sales keys too, for now); admin
-/// keys do everything.
+/// Write keys only ingest; read keys read; sales keys read and record
+/// outcomes; admin keys do everything.
 pub fn allows(role: Role, permission: Permission) -> bool {
     match permission {
         Permission::Ingest => matches!(role, Role::Write | Role::Admin),
         Permission::Read => matches!(role, Role::Read | Role::Sales | Role::Admin),
+        Permission::RecordOutcomes => matches!(role, Role::Sales | Role::Admin),
         Permission::Administer => role == Role::Admin,
     }
 }
@@ -228,13 +232,15 @@ mod tests {
     fn roles_allow_what_the_issue_says() {
         use Permission::*;
         let table = [
-            (Role::Write, [true, false, false]),
-            (Role::Read, [false, true, false]),
-            (Role::Sales, [false, true, false]),
-            (Role::Admin, [true, true, true]),
+            // Ingest, Read, RecordOutcomes, Administer.
+            (Role::Write, [true, false, false, false]),
+            (Role::Read, [false, true, false, false]),
+            (Role::Sales, [false, true, true, false]),
+            (Role::Admin, [true, true, true, true]),
         ];
         for (role, expected) in table {
-            let got = [allows(role, Ingest), allows(role, Read), allows(role, Administer)];
+            let got =
+                [allows(role, Ingest), allows(role, Read), allows(role, RecordOutcomes), allows(role, Administer)];
             assert_eq!(got, expected, "{role:?}");
         }
     }

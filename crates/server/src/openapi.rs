@@ -55,6 +55,7 @@ stable (see the `ErrorCode` schema) and `message` says what to fix.";
         ingest::alias,
         api::list_leads,
         api::lead,
+        api::record_outcome,
         api::lead_explanation,
         api::lead_timeline,
         api::queue,
@@ -677,6 +678,7 @@ mod tests {
         ("post", "/v1/alias"),
         ("get", "/api/leads"),
         ("get", "/api/leads/{lead_id}"),
+        ("post", "/api/leads/{lead_id}/outcomes"),
         ("get", "/api/leads/{lead_id}/explain"),
         ("get", "/api/leads/{lead_id}/timeline"),
         ("get", "/api/queue"),
@@ -1259,6 +1261,17 @@ mod tests {
             404,
         )
         .await;
+
+        // Outcomes (no content type: the handler reads the body as JSON whatever it is labelled).
+        let template = "/api/leads/{lead_id}/outcomes";
+        let uri = format!("/api/leads/{mql}/outcomes");
+        let rejected = json!({ "stage": "rejected", "reason": "no budget" }).to_string();
+        let answer = api.expect(Method::POST, template, &uri, admin, rejected.clone(), 200).await;
+        assert_eq!(answer["stage"], "rejected", "{answer:#}");
+        api.expect(Method::POST, template, &uri, read, rejected.clone(), 403).await;
+        api.expect(Method::POST, template, &uri, admin, json!({ "stage": "maybe" }).to_string(), 400).await;
+        api.expect(Method::POST, template, &uri, admin, "{", 400).await;
+        api.expect(Method::POST, template, "/api/leads/nobody/outcomes", admin, rejected, 404).await;
 
         // Operations.
         let rejects = api.expect(Method::GET, "/api/rejects", "/api/rejects?limit=1", admin, Body::empty(), 200).await;

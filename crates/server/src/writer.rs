@@ -27,6 +27,10 @@ pub struct WriteJob {
 pub enum Job {
     Write(WriteJob),
     Exclusive(Box<dyn FnOnce(&mut SqliteStore) + Send>),
+    /// An operation that changes neither events nor models (recording an
+    /// outcome), so the in-memory log stays as it is rather than being
+    /// read back whole.
+    KeepingLog(Box<dyn FnOnce(&mut SqliteStore) + Send>),
 }
 
 /// Why a job could not be queued.
@@ -60,6 +64,23 @@ impl WriterHandle {
         let job = Job::Exclusive(Box::new(move |store| {
             let _ = reply.send(operation(store));
         }));
+        self.queue(job, answer).await
+    }
+
+    /// Runs an operation that changes neither events nor models (it must
+    /// not) alone on the write connection, and returns its result.
+    pub async fn keeping_log<R: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&mut SqliteStore) -> R + Send + 'static,
+    ) -> Result<R, QueueError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::KeepingLog(Box::new(move |store| {
+            let _ = reply.send(operation(store));
+        }));
+        self.queue(job, answer).await
+    }
+
+    async fn queue<R>(&self, job: Job, answer: oneshot::Receiver<R>) -> Result<R, QueueError> {
         self.sender.try_send(job).map_err(|error| match error {
             TrySendError::Full(_) => QueueError::Full,
             TrySendError::Disconnected(_) => QueueError::Stopped,
@@ -139,6 +160,11 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &Sync
                 let _ = wake_checkpointer.try_send(());
                 continue;
             }
+            Job::KeepingLog(operation) => {
+                operation(&mut store);
+                let _ = wake_checkpointer.try_send(());
+                continue;
+            }
             Job::Write(job) => job,
         };
         let mut jobs = vec![first];
@@ -190,7 +216,9 @@ fn write_group(store: &mut SqliteStore, live: Option<&mut Live>, jobs: &[WriteJo
         }
         let identifiers = touched.user_ids.iter().chain(&touched.anonymous_ids).map(String::as_str);
         let (profiles, rows) = live.log.profile_components(identifiers, now);
-        if let Err(error) = ops::store_profiles(store, profiles, &rows, now, live.model_version) {
+        if let Err(error) =
+            ops::store_profiles(store, profiles, &rows, now, live.model_version, live.log.model().recycle_days)
+        {
             // The events are durable; the leads will be re-scored by the next
             // event or model activation. Say so in the log, answer success.
             tracing::error!(%error, "re-scoring after a write failed");

@@ -18,6 +18,7 @@ use crate::{
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use qualify_engine::outcome::{Outcome, OutcomeStage, Spend};
 use qualify_engine::time::{EventTime, MICROS_PER_SECOND};
 use serde_json::json;
 use std::cell::RefCell;
@@ -75,6 +76,12 @@ macro_rules! conformance_tests {
             two_keys_with_one_hash_are_refused,
             rejects_read_back_as_written_with_the_excerpt_cut_to_1_kb,
             rejects_page_newest_first_without_gaps_or_repeats,
+            an_outcome_moves_its_lead_to_its_stage_with_a_transition_caused_by_it,
+            the_same_outcome_twice_changes_nothing,
+            an_older_outcome_is_stored_but_does_not_move_the_lead_back,
+            outcomes_at_one_time_leave_the_lead_at_the_later_recorded_one,
+            an_outcome_for_an_unknown_lead_is_not_found_and_stores_nothing,
+            spend_for_the_same_channel_and_days_replaces_the_stored_amount,
         );
     };
     (@cases $runner:path; $($case:ident),* $(,)?) => {
@@ -1277,4 +1284,117 @@ pub fn rejects_page_newest_first_without_gaps_or_repeats(fresh_store: FreshStore
     assert_eq!(store.rejects(0, None).unwrap(), []);
     let oldest = store.rejects(7, None).unwrap().pop().unwrap();
     assert_eq!(store.rejects(10, Some(oldest.id)).unwrap(), []);
+}
+
+fn outcome(lead_id: &str, stage: OutcomeStage, seconds: i64) -> Outcome {
+    Outcome { lead_id: lead_id.to_owned(), stage, at: at(seconds), reason: None, revenue: None }
+}
+
+/// A store with leads `u1` (an MQL) and `u2` (a lead).
+fn store_with_two_leads(fresh_store: FreshStore<'_>) -> Box<dyn Store> {
+    let mut store = fresh_store();
+    let mql = LeadRecord { stage: "mql".to_owned(), mql: true, mql_at: Some(at(5)), ..lead("u1") };
+    store.replace_leads(&[], &[mql, lead("u2")], &[]).unwrap();
+    store
+}
+
+fn stage_of(store: &dyn Store, lead_id: &str) -> String {
+    store.lead(lead_id).unwrap().expect("the lead exists").stage
+}
+
+pub fn an_outcome_moves_its_lead_to_its_stage_with_a_transition_caused_by_it(fresh_store: FreshStore<'_>) {
+    let mut store = store_with_two_leads(fresh_store);
+    let rejected = Outcome { reason: Some("no budget".to_owned()), ..outcome("u1", OutcomeStage::Rejected, 10) };
+    let won = Outcome { revenue: Some(1200.5), ..outcome("u2", OutcomeStage::Won, 20) };
+    let added = store.add_outcomes(&[rejected.clone(), won.clone()]).unwrap();
+    assert_eq!(added, Appended { accepted: 2, duplicates: 0 });
+    assert_eq!(stage_of(&*store, "u1"), "rejected");
+    assert_eq!(stage_of(&*store, "u2"), "won");
+    assert_eq!(
+        store.transitions("u1").unwrap(),
+        [transition(
+            "u1",
+            Some("mql"),
+            "rejected",
+            10,
+            json!({ "outcome": { "stage": "rejected", "at": at(10).to_string(), "reason": "no budget", "revenue": null } }),
+        )]
+    );
+    assert_eq!(store.transitions("u2").unwrap()[0].cause["outcome"]["revenue"], json!(1200.5));
+    assert_eq!(store.outcomes("u1").unwrap(), [rejected]);
+    assert_eq!(store.outcomes("u2").unwrap(), [won]);
+    assert_eq!(store.outcomes("nobody").unwrap(), []);
+}
+
+pub fn the_same_outcome_twice_changes_nothing(fresh_store: FreshStore<'_>) {
+    let mut store = store_with_two_leads(fresh_store);
+    let accepted = outcome("u1", OutcomeStage::Accepted, 10);
+    store.add_outcomes(std::slice::from_ref(&accepted)).unwrap();
+    // Even with another reason: the outcome is its lead, stage and time.
+    let again = Outcome { reason: Some("again".to_owned()), ..accepted.clone() };
+    let added = store.add_outcomes(&[accepted.clone(), again]).unwrap();
+    assert_eq!(added, Appended { accepted: 0, duplicates: 2 });
+    assert_eq!(store.outcomes("u1").unwrap(), [accepted]);
+    assert_eq!(store.transitions("u1").unwrap().len(), 1);
+    assert_eq!(stage_of(&*store, "u1"), "accepted");
+}
+
+pub fn an_older_outcome_is_stored_but_does_not_move_the_lead_back(fresh_store: FreshStore<'_>) {
+    let mut store = store_with_two_leads(fresh_store);
+    store.add_outcomes(&[outcome("u1", OutcomeStage::Sql, 20)]).unwrap();
+    store.add_outcomes(&[outcome("u1", OutcomeStage::Accepted, 10)]).unwrap();
+    assert_eq!(stage_of(&*store, "u1"), "sql");
+    let stages: Vec<OutcomeStage> = store.outcomes("u1").unwrap().iter().map(|outcome| outcome.stage).collect();
+    assert_eq!(stages, [OutcomeStage::Accepted, OutcomeStage::Sql]);
+    let history: Vec<(Option<String>, String)> = store
+        .transitions("u1")
+        .unwrap()
+        .into_iter()
+        .map(|transition| (transition.from_stage, transition.to_stage))
+        .collect();
+    assert_eq!(history, [(Some("mql".to_owned()), "sql".to_owned())]);
+    // A later one moves it on, in one call as in several.
+    store.add_outcomes(&[outcome("u1", OutcomeStage::Opportunity, 30), outcome("u1", OutcomeStage::Won, 40)]).unwrap();
+    assert_eq!(stage_of(&*store, "u1"), "won");
+    let stages: Vec<String> =
+        store.transitions("u1").unwrap().into_iter().map(|transition| transition.to_stage).collect();
+    assert_eq!(stages, ["sql", "opportunity", "won"]);
+}
+
+pub fn outcomes_at_one_time_leave_the_lead_at_the_later_recorded_one(fresh_store: FreshStore<'_>) {
+    let mut store = store_with_two_leads(fresh_store);
+    store.add_outcomes(&[outcome("u1", OutcomeStage::Accepted, 10), outcome("u1", OutcomeStage::Sql, 10)]).unwrap();
+    assert_eq!(stage_of(&*store, "u1"), "sql");
+    store.add_outcomes(&[outcome("u2", OutcomeStage::Won, 10)]).unwrap();
+    store.add_outcomes(&[outcome("u2", OutcomeStage::Lost, 10)]).unwrap();
+    assert_eq!(stage_of(&*store, "u2"), "lost");
+}
+
+pub fn an_outcome_for_an_unknown_lead_is_not_found_and_stores_nothing(fresh_store: FreshStore<'_>) {
+    let mut store = store_with_two_leads(fresh_store);
+    let result =
+        store.add_outcomes(&[outcome("u1", OutcomeStage::Accepted, 10), outcome("nobody", OutcomeStage::Won, 10)]);
+    assert!(matches!(result, Err(StoreError::NotFound(_))), "{result:?}");
+    assert_eq!(store.outcomes("u1").unwrap(), []);
+    assert_eq!(stage_of(&*store, "u1"), "mql");
+    assert_eq!(store.transitions("u1").unwrap(), []);
+}
+
+pub fn spend_for_the_same_channel_and_days_replaces_the_stored_amount(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let spend = |channel: &str, from: i64, to: i64, amount: f64| Spend {
+        channel: channel.to_owned(),
+        from: at(from),
+        to: at(to),
+        amount,
+    };
+    assert_eq!(store.spend().unwrap(), []);
+    let added = store.add_spend(&[spend("google", 0, 10, 100.0), spend("meta", 0, 10, 50.0)]).unwrap();
+    assert_eq!(added, crate::SpendAdded { added: 2, replaced: 0 });
+    let added = store.add_spend(&[spend("google", 0, 10, 120.0), spend("google", 10, 20, 30.0)]).unwrap();
+    assert_eq!(added, crate::SpendAdded { added: 1, replaced: 1 });
+    assert_eq!(
+        store.spend().unwrap(),
+        [spend("google", 0, 10, 120.0), spend("meta", 0, 10, 50.0), spend("google", 10, 20, 30.0)]
+    );
 }

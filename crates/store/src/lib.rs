@@ -19,6 +19,7 @@ pub use cursor::lead_cursor;
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 
+use qualify_engine::outcome::{Outcome, Spend};
 use qualify_engine::time::EventTime;
 use std::collections::HashMap;
 
@@ -225,6 +226,15 @@ fn reject_excerpt(text: &str) -> &str {
     &text[..text.floor_char_boundary(REJECT_EXCERPT_MAX_BYTES)]
 }
 
+/// What storing spend rows did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpendAdded {
+    /// Rows for a channel and days not stored before.
+    pub added: u64,
+    /// Rows that replaced the stored amount of the same channel and days.
+    pub replaced: u64,
+}
+
 /// A change of a lead's lifecycle stage, and why it happened.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StageTransition {
@@ -325,6 +335,24 @@ pub trait Store {
     /// Every recorded transition of one lead, oldest first (by `at`, then in
     /// the order they were recorded).
     fn transitions(&self, lead_id: &str) -> Result<Vec<StageTransition>, StoreError>;
+
+    /// Records what sales reported, in one transaction. An outcome already
+    /// stored (same lead, stage and time) is a duplicate and changes
+    /// nothing. A new outcome that is now its lead's latest (by `at`, ties
+    /// going to the later recorded) moves the lead to its stage and records
+    /// a [`StageTransition`] at its time, with the cause
+    /// `{"outcome": {"stage", "at", "reason", "revenue"}}`; an older one is
+    /// only stored. An outcome for a lead with no row is
+    /// [`StoreError::NotFound`] and nothing is stored.
+    fn add_outcomes(&mut self, outcomes: &[Outcome]) -> Result<Appended, StoreError>;
+    /// Every outcome of one lead, oldest first (by `at`, then as recorded).
+    fn outcomes(&self, lead_id: &str) -> Result<Vec<Outcome>, StoreError>;
+
+    /// Stores spend rows in one transaction; a row for a channel and days
+    /// (`from`, `to`) already stored replaces its amount.
+    fn add_spend(&mut self, spend: &[Spend]) -> Result<SpendAdded, StoreError>;
+    /// Every spend row, by `from`, then channel, then `to`.
+    fn spend(&self) -> Result<Vec<Spend>, StoreError>;
 
     /// Stores a new API key by its hash (two keys with one hash are
     /// [`StoreError::Invalid`]) and returns it with its id.

@@ -13,6 +13,7 @@ use qualify_engine::live::LiveLog;
 use qualify_engine::log::{AppendSummary, EventLog, Keep, dedup_key};
 use qualify_engine::message::{Line, Message, MessageError, Rejection, parse_line};
 use qualify_engine::model::ModelErrors;
+use qualify_engine::outcome::{LineError, Numbered, Outcome};
 use qualify_engine::score::{LeadProfile, profile_log};
 use qualify_engine::time::EventTime;
 use rayon::prelude::*;
@@ -166,49 +167,77 @@ pub fn load_log(store: &dyn Store, model: Arc<Model>, keep: Keep) -> Result<Even
 /// The lifecycle stage of re-scored leads, and the transitions to record
 /// (spec/analytics.md): a lead becomes an MQL when the model says so and
 /// stays one until sales acts, even if its score decays; a stage sales set
-/// is never changed by scoring.
+/// is never changed by scoring, except that a `rejected` lead the model
+/// qualifies again becomes an MQL once `recycle_days` have passed since its
+/// rejection.
 fn assign_stages(
     store: &dyn Store,
     profiles: Vec<LeadProfile>,
     scored_at: EventTime,
     model_version: i64,
+    recycle_days: f64,
 ) -> Result<(Vec<LeadRecord>, Vec<StageTransition>), StoreError> {
     let ids: Vec<String> = profiles.iter().map(|profile| profile.score.lead_id.clone()).collect();
     let previous = store.stages(&ids)?;
     let mut transitions = Vec::new();
-    let records = profiles
-        .into_iter()
-        .map(|profile| {
-            let before = previous.get(&profile.score.lead_id).cloned();
-            let stage = match (before.as_deref(), profile.score.mql_at) {
-                (None | Some(LEAD), Some(at)) => {
-                    transitions.push(StageTransition {
-                        lead_id: profile.score.lead_id.clone(),
-                        from_stage: before.clone(),
-                        to_stage: MQL.to_owned(),
-                        at,
-                        cause: serde_json::json!({
-                            "model_version": model_version,
-                            "rule_totals": profile
-                                .mql_rule_totals
-                                .iter()
-                                .map(|(rule, total)| (rule.clone(), serde_json::json!(total)))
-                                .collect::<serde_json::Map<String, serde_json::Value>>(),
-                        }),
-                    });
-                    MQL.to_owned()
+    let mut records = Vec::with_capacity(profiles.len());
+    for profile in profiles {
+        let before = previous.get(&profile.score.lead_id).cloned();
+        let rule_totals = || {
+            profile
+                .mql_rule_totals
+                .iter()
+                .map(|(rule, total)| (rule.clone(), serde_json::json!(total)))
+                .collect::<serde_json::Map<String, serde_json::Value>>()
+        };
+        let stage = match (before.as_deref(), profile.score.mql_at) {
+            (None | Some(LEAD), Some(at)) => {
+                transitions.push(StageTransition {
+                    lead_id: profile.score.lead_id.clone(),
+                    from_stage: before.clone(),
+                    to_stage: MQL.to_owned(),
+                    at,
+                    cause: serde_json::json!({ "model_version": model_version, "rule_totals": rule_totals() }),
+                });
+                MQL.to_owned()
+            }
+            (None, None) => LEAD.to_owned(),
+            (Some(REJECTED), _) if profile.score.mql => {
+                // Only rejected leads are looked up, and they are few.
+                let rejected_at = store
+                    .transitions(&profile.score.lead_id)?
+                    .iter()
+                    .rev()
+                    .find(|transition| transition.to_stage == REJECTED)
+                    .map(|transition| transition.at);
+                match rejected_at {
+                    Some(rejected_at) if rejected_at.days_until(scored_at) >= recycle_days => {
+                        transitions.push(StageTransition {
+                            lead_id: profile.score.lead_id.clone(),
+                            from_stage: before.clone(),
+                            to_stage: MQL.to_owned(),
+                            at: scored_at,
+                            cause: serde_json::json!({
+                                "recycled": { "rejected_at": rejected_at.to_string(), "recycle_days": recycle_days },
+                                "model_version": model_version,
+                                "rule_totals": rule_totals(),
+                            }),
+                        });
+                        MQL.to_owned()
+                    }
+                    _ => REJECTED.to_owned(),
                 }
-                (None, None) => LEAD.to_owned(),
-                (Some(stage), _) => stage.to_owned(),
-            };
-            record(profile, stage, scored_at, model_version)
-        })
-        .collect();
+            }
+            (Some(stage), _) => stage.to_owned(),
+        };
+        records.push(record(profile, stage, scored_at, model_version));
+    }
     Ok((records, transitions))
 }
 
 const LEAD: &str = "lead";
 const MQL: &str = "mql";
+const REJECTED: &str = "rejected";
 
 fn record(profile: LeadProfile, stage: String, scored_at: EventTime, model_version: i64) -> LeadRecord {
     let score = profile.score;
@@ -238,7 +267,8 @@ pub fn rescore_all(store: &mut dyn Store, as_of: EventTime) -> Result<u64, OpsEr
         return Ok(0);
     };
     let log = load_log(store, model, Keep::Profile)?;
-    let (records, transitions) = assign_stages(store, profile_log(&log, as_of, None), as_of, stored.version)?;
+    let (records, transitions) =
+        assign_stages(store, profile_log(&log, as_of, None), as_of, stored.version, log.model().recycle_days)?;
     store.replace_all_leads(&records, &transitions)?;
     Ok(records.len() as u64)
 }
@@ -301,7 +331,8 @@ pub fn rescore_touched(store: &mut dyn Store, touched: &Touched, as_of: EventTim
     let events = store.events_for_identities(&user_ids, &anonymous_ids)?;
     let lines: Vec<&[u8]> = events.iter().map(|event| event.json.as_bytes()).collect();
     log.append_lines(&lines, 1, as_of);
-    let (records, transitions) = assign_stages(store, profile_log(&log, as_of, None), as_of, stored.version)?;
+    let (records, transitions) =
+        assign_stages(store, profile_log(&log, as_of, None), as_of, stored.version, log.model().recycle_days)?;
     // Every lead row an identity of the component may have had: its userIds
     // (merged ones disappear) and its anonymous visitors (linked ones disappear).
     let remove: Vec<String> =
@@ -348,10 +379,46 @@ pub fn store_profiles(
     remove: &[String],
     as_of: EventTime,
     model_version: i64,
+    recycle_days: f64,
 ) -> Result<u64, StoreError> {
-    let (records, transitions) = assign_stages(store, profiles, as_of, model_version)?;
+    let (records, transitions) = assign_stages(store, profiles, as_of, model_version, recycle_days)?;
     store.replace_leads(remove, &records, &transitions)?;
     Ok(records.len() as u64)
+}
+
+/// What importing outcomes did: counts, and the lines refused.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OutcomeImport {
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// Outcomes for unknown leads, by line.
+    pub rejected: Vec<LineError>,
+}
+
+/// Records outcomes (rows of a file, or one from the API): those for a lead
+/// the store does not know are refused with their line number, the others
+/// are stored in one transaction (see [`Store::add_outcomes`]).
+pub fn import_outcomes(store: &mut dyn Store, rows: &[Numbered<Outcome>]) -> Result<OutcomeImport, StoreError> {
+    let ids: Vec<String> =
+        rows.iter().map(|row| row.value.lead_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let known = store.stages(&ids)?;
+    let mut import = OutcomeImport::default();
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for row in rows {
+        if known.contains_key(&row.value.lead_id) {
+            outcomes.push(row.value.clone());
+        } else {
+            import.rejected.push(LineError {
+                line: row.line,
+                field: Some("lead_id".to_owned()),
+                reason: format!("no lead {:?} in the store", row.value.lead_id),
+            });
+        }
+    }
+    let added = store.add_outcomes(&outcomes)?;
+    import.accepted = added.accepted;
+    import.duplicates = added.duplicates;
+    Ok(import)
 }
 
 /// Checks a model text, stores it as a new active version and re-scores
@@ -368,4 +435,134 @@ pub fn activate_model_text(store: &mut dyn Store, text: &str, now: EventTime) ->
 pub fn activate_version(store: &mut dyn Store, version: i64, now: EventTime) -> Result<u64, OpsError> {
     store.activate_model(version)?;
     rescore_all(store, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteStore;
+    use qualify_engine::outcome::OutcomeStage;
+    use qualify_engine::time::MICROS_PER_DAY;
+
+    /// A catalog download is worth the 20 points of the MQL threshold (no
+    /// decay); a rich adult grades A.
+    const MODEL: &str = r#"
+name = "test"
+
+[mql]
+engagement_threshold = 20
+min_grade = "B"
+
+[grades]
+A = 75
+B = 50
+C = 25
+
+[[engagement]]
+id = "catalog"
+type = "track"
+event = "Catalog Downloaded"
+points = 20
+half_life_days = 0
+
+[[persona]]
+id = "buyer"
+
+[[persona.fit]]
+id = "rich"
+trait = "income"
+gte = 100000
+points = 80
+"#;
+
+    fn day(days: i64) -> EventTime {
+        EventTime::from_micros(1_790_000_000_000_000 + days * MICROS_PER_DAY)
+    }
+
+    /// A store whose active model is [`MODEL`], with `u1` an MQL since day 0
+    /// and `u2` a lead that is not.
+    fn store_with_an_mql(directory: &tempfile::TempDir) -> SqliteStore {
+        let mut store = SqliteStore::open(&directory.path().join("qualify.db")).unwrap();
+        activate_model_text(&mut store, MODEL, day(0)).unwrap();
+        let time = day(0).to_rfc3339();
+        let lines = [
+            format!(
+                r#"{{"type":"identify","messageId":"m1","userId":"u1","traits":{{"income":200000}},"timestamp":"{time}"}}"#
+            ),
+            format!(
+                r#"{{"type":"track","messageId":"m2","userId":"u1","event":"Catalog Downloaded","timestamp":"{time}"}}"#
+            ),
+            format!(r#"{{"type":"identify","messageId":"m3","userId":"u2","traits":{{}},"timestamp":"{time}"}}"#),
+        ];
+        let lines: Vec<&[u8]> = lines.iter().map(|line| line.as_bytes()).collect();
+        let summary = ingest_lines(&mut store, &lines, 1, day(0)).unwrap();
+        assert_eq!(summary.rejections, []);
+        assert_eq!(stage(&store, "u1"), "mql");
+        store
+    }
+
+    fn stage(store: &SqliteStore, lead_id: &str) -> String {
+        store.lead(lead_id).unwrap().expect("the lead exists").stage
+    }
+
+    fn numbered(line: u64, lead_id: &str, stage: OutcomeStage, at: EventTime) -> Numbered<Outcome> {
+        Numbered { line, value: Outcome { lead_id: lead_id.to_owned(), stage, at, reason: None, revenue: None } }
+    }
+
+    #[test]
+    fn an_outcome_for_an_unknown_lead_is_refused_with_its_line_and_the_others_are_stored() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = store_with_an_mql(&directory);
+        let rows = [
+            numbered(2, "u1", OutcomeStage::Accepted, day(1)),
+            numbered(3, "nobody", OutcomeStage::Won, day(1)),
+            numbered(4, "u1", OutcomeStage::Accepted, day(1)),
+        ];
+        let import = import_outcomes(&mut store, &rows).unwrap();
+        assert_eq!((import.accepted, import.duplicates), (1, 1));
+        let refused: Vec<(u64, Option<&str>)> =
+            import.rejected.iter().map(|error| (error.line, error.field.as_deref())).collect();
+        assert_eq!(refused, [(3, Some("lead_id"))]);
+        assert_eq!(stage(&store, "u1"), "accepted");
+    }
+
+    #[test]
+    fn re_scoring_never_overrides_a_stage_sales_set() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = store_with_an_mql(&directory);
+        import_outcomes(&mut store, &[numbered(2, "u1", OutcomeStage::Sql, day(1))]).unwrap();
+        rescore_all(&mut store, day(200)).unwrap();
+        assert_eq!(stage(&store, "u1"), "sql");
+        assert_eq!(stage(&store, "u2"), "lead");
+    }
+
+    #[test]
+    fn a_rejected_lead_that_still_qualifies_becomes_an_mql_again_after_the_recycle_period() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = store_with_an_mql(&directory);
+        import_outcomes(&mut store, &[numbered(2, "u1", OutcomeStage::Rejected, day(10))]).unwrap();
+        // 89 days after the rejection: not yet (the default period is 90 days).
+        rescore_all(&mut store, day(99)).unwrap();
+        assert_eq!(stage(&store, "u1"), "rejected");
+        rescore_all(&mut store, day(100)).unwrap();
+        assert_eq!(stage(&store, "u1"), "mql");
+        let last = store.transitions("u1").unwrap().pop().unwrap();
+        assert_eq!((last.from_stage.as_deref(), last.to_stage.as_str(), last.at), (Some("rejected"), "mql", day(100)));
+        assert_eq!(last.cause["recycled"]["rejected_at"], serde_json::json!(day(10).to_string()));
+        assert_eq!(last.cause["rule_totals"]["catalog"], serde_json::json!(20.0));
+        // Once recycled it is an MQL like any other: re-scoring keeps it.
+        rescore_all(&mut store, day(101)).unwrap();
+        assert_eq!(store.transitions("u1").unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_rejected_lead_that_no_longer_qualifies_stays_rejected_after_the_recycle_period() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = store_with_an_mql(&directory);
+        // u1 no longer qualifies under a model whose threshold is out of reach.
+        let strict = MODEL.replace("engagement_threshold = 20", "engagement_threshold = 50");
+        import_outcomes(&mut store, &[numbered(2, "u1", OutcomeStage::Rejected, day(10))]).unwrap();
+        activate_model_text(&mut store, &strict, day(200)).unwrap();
+        assert_eq!(stage(&store, "u1"), "rejected");
+    }
 }

@@ -11,9 +11,10 @@
 
 use crate::cursor::{KeyValue, SortKey, parse_lead_cursor};
 use crate::{
-    ApiKey, Appended, LeadQuery, LeadRecord, NewEvent, NewReject, RejectRecord, Role, StageTransition, Store,
-    StoreError, StoredEvent, StoredModel, reject_excerpt,
+    ApiKey, Appended, LeadQuery, LeadRecord, NewEvent, NewReject, RejectRecord, Role, SpendAdded, StageTransition,
+    Store, StoreError, StoredEvent, StoredModel, reject_excerpt,
 };
+use qualify_engine::outcome::{Outcome, OutcomeStage, Spend};
 use qualify_engine::time::EventTime;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, ffi, params, params_from_iter};
@@ -139,6 +140,32 @@ const MIGRATIONS: &[&str] = &[
         reason TEXT NOT NULL,
         excerpt TEXT NOT NULL
     );
+"#,
+    r#"
+    -- What sales reported for each lead. The same outcome (lead, stage,
+    -- time) given twice is stored once, so importing a file again changes
+    -- nothing. `id` orders outcomes of one lead at one time.
+    CREATE TABLE outcomes (
+        id INTEGER PRIMARY KEY,
+        lead_id TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        reason TEXT,
+        revenue REAL,
+        UNIQUE (lead_id, stage, at)
+    );
+    CREATE INDEX outcomes_by_lead_id ON outcomes (lead_id, at, id);
+    CREATE INDEX outcomes_by_at ON outcomes (at);
+
+    -- Marketing spend per channel over the days [from_at, to_at]. A row for
+    -- the same channel and days replaces the stored one (a correction).
+    CREATE TABLE spend (
+        channel TEXT NOT NULL,
+        from_at INTEGER NOT NULL,
+        to_at INTEGER NOT NULL,
+        amount REAL NOT NULL,
+        PRIMARY KEY (channel, from_at, to_at)
+    ) WITHOUT ROWID;
 "#,
 ];
 
@@ -820,6 +847,133 @@ impl Store for SqliteStore {
             transitions.push(transition_from_row(row)?);
         }
         Ok(transitions)
+    }
+
+    fn add_outcomes(&mut self, outcomes: &[Outcome]) -> Result<Appended, StoreError> {
+        let mut counts = Appended::default();
+        if outcomes.is_empty() {
+            return Ok(counts);
+        }
+        let transaction = self.write_transaction()?;
+        {
+            let mut stage_of = transaction.prepare_cached("SELECT stage FROM leads WHERE lead_id = ?1")?;
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO outcomes (lead_id, stage, at, reason, revenue) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (lead_id, stage, at) DO NOTHING",
+            )?;
+            let mut latest = transaction
+                .prepare_cached("SELECT id FROM outcomes WHERE lead_id = ?1 ORDER BY at DESC, id DESC LIMIT 1")?;
+            let mut set_stage = transaction.prepare_cached("UPDATE leads SET stage = ?2 WHERE lead_id = ?1")?;
+            for outcome in outcomes {
+                let current: Option<String> = stage_of.query_row([&outcome.lead_id], |row| row.get(0)).optional()?;
+                let Some(current) = current else {
+                    return Err(StoreError::NotFound(format!(
+                        "no lead {:?} to record an outcome for",
+                        outcome.lead_id
+                    )));
+                };
+                let stage = outcome.stage.as_str();
+                let added = insert.execute(params![
+                    outcome.lead_id,
+                    stage,
+                    outcome.at.as_micros(),
+                    outcome.reason,
+                    outcome.revenue
+                ])?;
+                if added == 0 {
+                    counts.duplicates += 1;
+                    continue;
+                }
+                counts.accepted += 1;
+                let id = transaction.last_insert_rowid();
+                let latest_id: i64 = latest.query_row([&outcome.lead_id], |row| row.get(0))?;
+                // An outcome older than one already recorded is kept for the
+                // reports but does not move the lead back.
+                if latest_id != id || current == stage {
+                    continue;
+                }
+                set_stage.execute(params![outcome.lead_id, stage])?;
+                let transition = StageTransition {
+                    lead_id: outcome.lead_id.clone(),
+                    from_stage: Some(current),
+                    to_stage: stage.to_owned(),
+                    at: outcome.at,
+                    cause: serde_json::json!({ "outcome": {
+                        "stage": stage,
+                        "at": outcome.at.to_string(),
+                        "reason": outcome.reason,
+                        "revenue": outcome.revenue,
+                    }}),
+                };
+                insert_transitions(&transaction, std::slice::from_ref(&transition))?;
+            }
+        }
+        transaction.commit()?;
+        Ok(counts)
+    }
+
+    fn outcomes(&self, lead_id: &str) -> Result<Vec<Outcome>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT lead_id, stage, at, reason, revenue FROM outcomes WHERE lead_id = ?1 ORDER BY at, id",
+        )?;
+        let mut rows = statement.query([lead_id])?;
+        let mut outcomes = Vec::new();
+        while let Some(row) = rows.next()? {
+            let stage_text: String = row.get(1)?;
+            let stage = OutcomeStage::parse(&stage_text).ok_or_else(|| {
+                StoreError::Corrupt(format!("lead {lead_id}: an outcome has the unknown stage {stage_text:?}"))
+            })?;
+            outcomes.push(Outcome {
+                lead_id: row.get(0)?,
+                stage,
+                at: EventTime::from_micros(row.get(2)?),
+                reason: row.get(3)?,
+                revenue: row.get(4)?,
+            });
+        }
+        Ok(outcomes)
+    }
+
+    fn add_spend(&mut self, spend: &[Spend]) -> Result<SpendAdded, StoreError> {
+        let mut counts = SpendAdded::default();
+        if spend.is_empty() {
+            return Ok(counts);
+        }
+        let transaction = self.write_transaction()?;
+        {
+            let mut exists =
+                transaction.prepare_cached("SELECT 1 FROM spend WHERE channel = ?1 AND from_at = ?2 AND to_at = ?3")?;
+            let mut upsert = transaction.prepare_cached(
+                "INSERT INTO spend (channel, from_at, to_at, amount) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (channel, from_at, to_at) DO UPDATE SET amount = excluded.amount",
+            )?;
+            for row in spend {
+                let key = params![row.channel, row.from.as_micros(), row.to.as_micros()];
+                if exists.exists(key)? {
+                    counts.replaced += 1;
+                } else {
+                    counts.added += 1;
+                }
+                upsert.execute(params![row.channel, row.from.as_micros(), row.to.as_micros(), row.amount])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(counts)
+    }
+
+    fn spend(&self) -> Result<Vec<Spend>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT channel, from_at, to_at, amount FROM spend ORDER BY from_at, channel, to_at")?;
+        let rows = statement.query_map([], |row| {
+            Ok(Spend {
+                channel: row.get(0)?,
+                from: EventTime::from_micros(row.get(1)?),
+                to: EventTime::from_micros(row.get(2)?),
+                amount: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn add_api_key(

@@ -5,6 +5,7 @@
 mod api;
 mod ingestion;
 mod operations;
+mod outcomes;
 mod roles;
 mod scoring;
 mod support;
