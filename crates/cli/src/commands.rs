@@ -3,15 +3,16 @@
 use crate::input::Source;
 use crate::output;
 use crate::{
-    DemoArgs, EventSourceArgs, ExplainArgs, ExplainFormat, IngestArgs, KeyRole, KeysCommand, LeadSortArg, LeadsArgs,
-    LogFormat, ModelCommand, ScoreArgs, ScoreFormat, ServeArgs, TableFormat,
+    DemoArgs, EventSourceArgs, ExplainArgs, ExplainFormat, IngestArgs, KeyRole, KeysCommand, KpiGrouping, KpisArgs,
+    LeadSortArg, LeadsArgs, LogFormat, ModelCommand, ScoreArgs, ScoreFormat, ServeArgs, TableFormat,
 };
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use qualify_engine::Model;
 use qualify_engine::explain::explain as explain_lead;
+use qualify_engine::kpis::{Grouping, Period};
 use qualify_engine::log::{AppendSummary, EventLog, Keep, PreparedChunk};
-use qualify_engine::outcome::{LineError, Parsed, parse_outcomes_csv, parse_spend_csv};
+use qualify_engine::outcome::{LineError, Parsed, parse_outcomes_csv, parse_spend_csv, parse_time};
 use qualify_engine::score::score_log;
 use qualify_engine::time::EventTime;
 use qualify_store::ops::{self, OpsError, Touched};
@@ -428,39 +429,43 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
+        let shutdown = shutdown_signal()?;
         let listener =
             tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
         tracing::info!(address = %local, db = %db.display(), "qualify serve listening");
         eprintln!("Qualify listening on http://{local} (database {})", db.display());
-        qualify_server::serve(listener, config, shutdown_signal()).await?;
+        qualify_server::serve(listener, config, shutdown).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that completes on Ctrl-C or SIGTERM. The handlers are installed
+/// here, before the server says it is listening, so that a signal sent as
+/// soon as it answers is never met by the default action (dying at once).
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+            tracing::info!("shutting down: finishing the requests in flight");
+        })
     }
-    tracing::info!("shutting down: finishing the requests in flight");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down: finishing the requests in flight");
+        })
+    }
 }
 
 pub fn keys(command: KeysCommand) -> Result<ExitCode> {
@@ -545,5 +550,32 @@ pub fn import_spend(path: &Path, db: &Path) -> Result<ExitCode> {
     println!("added {} spend row(s)", added.added);
     println!("replaced {} (same channel and days: the new amount replaces the stored one)", added.replaced);
     println!("rejected {}", parsed.errors.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A period bound: an RFC 3339 time or a `YYYY-MM-DD` date (midnight UTC).
+fn period_bound(text: &str, flag: &str) -> Result<EventTime> {
+    parse_time(text).ok_or_else(|| anyhow!("{flag} {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
+}
+
+pub fn report_kpis(args: KpisArgs) -> Result<ExitCode> {
+    let from = period_bound(&args.from, "--from")?;
+    let to = period_bound(&args.to, "--to")?;
+    let period =
+        Period::new(from, to).ok_or_else(|| anyhow!("--to ({}) must be after --from ({})", args.to, args.from))?;
+    let grouping = match args.by {
+        None => Grouping::Overall,
+        Some(KpiGrouping::Channel) => Grouping::Channel,
+        Some(KpiGrouping::Week) => Grouping::Week,
+    };
+    let store = open_existing_store(&args.db.db)?;
+    let rows = ops::kpis(&store, period, grouping)?;
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() { TableFormat::Table } else { TableFormat::Csv });
+    let out = BufWriter::new(io::stdout().lock());
+    match format {
+        TableFormat::Table => output::write_kpis_table(&rows, out)?,
+        TableFormat::Csv => output::write_kpis_csv(&rows, out)?,
+        TableFormat::Json => output::write_kpis_json(&rows, grouping, period, out)?,
+    }
     Ok(ExitCode::SUCCESS)
 }

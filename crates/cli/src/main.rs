@@ -48,6 +48,40 @@ enum Command {
     /// Record marketing spend per channel.
     #[command(subcommand)]
     Spend(SpendCommand),
+    /// Reports over the store: KPIs for a period.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ReportCommand {
+    /// Leads, MQLs, rates, customers, costs and medians for a period
+    /// `[from, to)`, overall, by channel or by week.
+    Kpis(KpisArgs),
+}
+
+#[derive(Args)]
+pub struct KpisArgs {
+    /// The start of the period, included (RFC 3339 or YYYY-MM-DD, midnight UTC).
+    #[arg(long)]
+    pub from: String,
+    /// The end of the period, excluded (RFC 3339 or YYYY-MM-DD, midnight UTC).
+    #[arg(long)]
+    pub to: String,
+    /// Group the figures by channel or by ISO week (default: one row overall).
+    #[arg(long, value_enum)]
+    pub by: Option<KpiGrouping>,
+    /// Output format (default: table on a terminal, CSV otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<TableFormat>,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum KpiGrouping {
+    Channel,
+    Week,
 }
 
 #[derive(Subcommand)]
@@ -314,6 +348,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => commands::keys(command),
         Command::Outcomes(OutcomesCommand::Import { file, db }) => commands::import_outcomes(&file, &db.db),
         Command::Spend(SpendCommand::Import { file, db }) => commands::import_spend(&file, &db.db),
+        Command::Report(ReportCommand::Kpis(args)) => commands::report_kpis(args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 //! for people.
 
 use qualify_engine::explain::Explanation;
+use qualify_engine::kpis::{Grouping, KPI_COLUMNS, KpiRow, Period, kpi_cells, kpi_row_json};
 use qualify_engine::score::LeadScore;
 use qualify_store::LeadRecord;
 use serde_json::json;
@@ -206,4 +207,42 @@ pub fn explanation_text(explanation: &Explanation) -> String {
         }
     }
     text
+}
+
+/// KPIs as a table, one column per group (the figures are many, the groups
+/// few, so they read better down the page).
+pub fn write_kpis_table(rows: &[KpiRow], mut out: impl Write) -> io::Result<()> {
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    let cells: Vec<Vec<String>> = rows.iter().map(kpi_cells).collect();
+    let mut header = vec!["kpi".to_owned()];
+    header.extend(cells.iter().map(|row| row[0].clone()));
+    table.set_header(header);
+    for (index, name) in KPI_COLUMNS.iter().enumerate().skip(1) {
+        let mut line = vec![(*name).to_owned()];
+        line.extend(cells.iter().map(|row| row[index].clone()));
+        table.add_row(line);
+    }
+    writeln!(out, "{table}")
+}
+
+pub fn write_kpis_csv(rows: &[KpiRow], out: impl Write) -> io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(KPI_COLUMNS)?;
+    for row in rows {
+        writer.write_record(kpi_cells(row))?;
+    }
+    writer.flush()
+}
+
+/// KPIs as one JSON document, the same as `GET /api/kpis` answers.
+pub fn write_kpis_json(rows: &[KpiRow], grouping: Grouping, period: Period, mut out: impl Write) -> io::Result<()> {
+    let document = json!({
+        "from": period.from().to_string(),
+        "to": period.to().to_string(),
+        "by": grouping.as_str(),
+        "rows": rows.iter().map(kpi_row_json).collect::<Vec<_>>(),
+    });
+    writeln!(out, "{document}")?;
+    out.flush()
 }

@@ -9,6 +9,7 @@
 pub mod condition;
 pub mod explain;
 pub mod identity;
+pub mod kpis;
 pub mod live;
 pub mod log;
 pub mod message;

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use qualify_engine::Model;
 use qualify_engine::explain::{explain, timeline};
+use qualify_engine::kpis::{Grouping, Period, kpi_row_json};
 use qualify_engine::outcome::{Outcome, OutcomeStage, parse_time};
 use qualify_engine::time::EventTime;
 use qualify_store::ops::{self, OpsError};
@@ -38,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/models/validate", post(validate_model))
         .route("/api/models/{version}", get(model))
         .route("/api/rejects", get(rejects))
+        .route("/api/kpis", get(kpis))
 }
 
 /// Checks the request's key for a permission and returns its role.
@@ -643,4 +645,66 @@ async fn rejects(
         .collect();
     let next = if items.len() as u64 == limit { rejects.last().map(|reject| reject.id) } else { None };
     Ok(Json(json!({ "total": total, "rejects": items, "next_before": next })))
+}
+
+/// The query of `GET /api/kpis`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KpisParams {
+    /// The start of the period, included: RFC 3339 or `YYYY-MM-DD` (midnight UTC).
+    #[param(example = "2026-11-02")]
+    from: String,
+    /// The end of the period, excluded: RFC 3339 or `YYYY-MM-DD` (midnight UTC).
+    #[param(example = "2026-11-16")]
+    to: String,
+    /// `overall` (the default: one row), `channel` or `week` (ISO weeks,
+    /// Monday UTC, clipped to the period).
+    #[param(example = "channel")]
+    by: Option<String>,
+}
+
+/// KPIs for a period `[from, to)`: leads, MQLs, cohort rates, customers,
+/// acquisition rate and its change, costs and medians, overall, by channel
+/// or by week (spec/analytics.md; choices in docs/scoring.md, "KPIs").
+#[utoipa::path(
+    get,
+    path = "/api/kpis",
+    tag = "reports",
+    params(KpisParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The KPIs, one row per group", body = doc::KpiReport),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 500, response = doc::Internal),
+    ),
+)]
+#[tracing::instrument(skip_all, fields(from = %params.from, to = %params.to))]
+async fn kpis(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<KpisParams>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let bound = |name: &str, text: &str| {
+        parse_time(text).ok_or_else(|| {
+            ApiError::InvalidRequest(format!("{name}: {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
+        })
+    };
+    let from = bound("from", &params.from)?;
+    let to = bound("to", &params.to)?;
+    let period = Period::new(from, to)
+        .ok_or_else(|| ApiError::InvalidRequest(format!("to ({}) must be after from ({})", params.to, params.from)))?;
+    let by = params.by.as_deref().unwrap_or("overall");
+    let grouping = Grouping::parse(by).ok_or_else(|| {
+        ApiError::InvalidRequest(format!("by: {by:?} is not a grouping (use one of: overall, channel, week)"))
+    })?;
+    let rows = state.readers.run(move |store| Ok(ops::kpis(store, period, grouping)?)).await?;
+    Ok(Json(json!({
+        "from": period.from().to_string(),
+        "to": period.to().to_string(),
+        "by": grouping.as_str(),
+        "rows": rows.iter().map(kpi_row_json).collect::<Vec<_>>(),
+    })))
 }

@@ -64,6 +64,7 @@ stable (see the `ErrorCode` schema) and `message` says what to fix.";
         api::validate_model,
         api::model,
         api::rejects,
+        api::kpis,
         api::healthz,
         api::metrics,
         openapi_json,
@@ -79,6 +80,7 @@ stable (see the `ErrorCode` schema) and `message` says what to fix.";
         (name = "leads", description = "Leads, their scores and why (read key)"),
         (name = "models", description = "Scoring models: list, validate, activate (read key; admin to activate)"),
         (name = "operations", description = "Health, metrics, rejected messages, this document"),
+        (name = "reports", description = "KPIs over leads, outcomes and spend (read key)"),
     )
 )]
 pub struct ApiDoc;
@@ -615,6 +617,75 @@ pub struct ModelActivated {
 }
 
 // ---------------------------------------------------------------------------
+// Reports
+
+/// The KPIs of one group. Rates are fractions (0.25 is 25%), numbers are
+/// rounded to 4 decimals, and a rate, cost or median without a denominator
+/// is `null`.
+#[derive(Serialize, ToSchema)]
+pub struct KpiRow {
+    /// `all`, the channel, or the ISO week (`2026-W45`).
+    pub group: String,
+    /// The group's own period (a week is clipped to the report's).
+    #[schema(format = DateTime)]
+    pub from: String,
+    #[schema(format = DateTime)]
+    pub to: String,
+    /// Leads created (userId first seen) in the period.
+    pub leads_generated: u64,
+    /// Leads whose `mql_at` is in the period.
+    pub mqls: u64,
+    /// Of the leads created in the period: those that became MQLs (up to now).
+    #[schema(required = true)]
+    pub mql_rate: Option<f64>,
+    /// Of the cohort's MQLs that sales accepted or rejected: the accepted.
+    #[schema(required = true)]
+    pub sales_acceptance_rate: Option<f64>,
+    /// Of the cohort: those won (up to now).
+    #[schema(required = true)]
+    pub conversion_rate: Option<f64>,
+    /// Of the cohort's MQLs: those won.
+    #[schema(required = true)]
+    pub mql_to_customer_rate: Option<f64>,
+    /// Leads whose first `won` outcome is in the period.
+    pub customers_acquired: u64,
+    /// Customers acquired per week of the period.
+    pub customer_acquisition_rate: f64,
+    /// The same over the previous period of the same length.
+    pub previous_customer_acquisition_rate: f64,
+    /// (rate - previous) / previous; `null` when the previous rate is 0.
+    #[schema(required = true)]
+    pub customer_acquisition_rate_change: Option<f64>,
+    /// Spend in the period (each row spread evenly over its days).
+    pub spend: f64,
+    #[schema(required = true)]
+    pub cost_per_lead: Option<f64>,
+    #[schema(required = true)]
+    pub cost_per_mql: Option<f64>,
+    #[schema(required = true)]
+    pub cost_per_acquisition: Option<f64>,
+    /// Median days from creation to `mql_at`, over the period's MQLs.
+    #[schema(required = true)]
+    pub median_days_to_mql: Option<f64>,
+    /// Median days from `mql_at` to the win, over the period's customers.
+    #[schema(required = true)]
+    pub median_days_mql_to_won: Option<f64>,
+}
+
+/// KPIs for a period, one row per group.
+#[derive(Serialize, ToSchema)]
+pub struct KpiReport {
+    #[schema(format = DateTime)]
+    pub from: String,
+    #[schema(format = DateTime)]
+    pub to: String,
+    /// `overall`, `channel` or `week`.
+    pub by: String,
+    /// Overall: one row; by channel: in name order; by week: in time order.
+    pub rows: Vec<KpiRow>,
+}
+
+// ---------------------------------------------------------------------------
 // Operations
 
 #[derive(Serialize, ToSchema)]
@@ -687,6 +758,7 @@ mod tests {
         ("post", "/api/models/validate"),
         ("get", "/api/models/{version}"),
         ("get", "/api/rejects"),
+        ("get", "/api/kpis"),
         ("get", "/healthz"),
         ("get", "/metrics"),
         ("get", "/openapi.json"),
@@ -1279,6 +1351,17 @@ mod tests {
         api.expect(Method::GET, "/api/rejects", "/api/rejects", read, Body::empty(), 403).await;
         api.expect(Method::GET, "/metrics", "/metrics", read, Body::empty(), 200).await;
         api.expect(Method::GET, "/metrics", "/metrics", None, Body::empty(), 401).await;
+
+        // Reports.
+        let kpis = api
+            .expect(Method::GET, "/api/kpis", "/api/kpis?from=2020-01-01&to=2100-01-01", read, Body::empty(), 200)
+            .await;
+        assert_eq!(kpis["rows"].as_array().map(Vec::len), Some(1), "{kpis:#}");
+        let uri = "/api/kpis?from=2020-01-01&to=2100-01-01&by=channel";
+        api.expect(Method::GET, "/api/kpis", uri, read, Body::empty(), 200).await;
+        api.expect(Method::GET, "/api/kpis", "/api/kpis?from=2020-01-01&to=2019-01-01", read, Body::empty(), 400).await;
+        api.expect(Method::GET, "/api/kpis", "/api/kpis?from=2020-01-01&to=2021-01-01", write, Body::empty(), 403)
+            .await;
 
         // Every route's success was checked.
         let succeeded: BTreeSet<(String, String)> = api

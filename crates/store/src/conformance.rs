@@ -1321,9 +1321,10 @@ pub fn an_outcome_moves_its_lead_to_its_stage_with_a_transition_caused_by_it(fre
         )]
     );
     assert_eq!(store.transitions("u2").unwrap()[0].cause["outcome"]["revenue"], json!(1200.5));
-    assert_eq!(store.outcomes("u1").unwrap(), [rejected]);
-    assert_eq!(store.outcomes("u2").unwrap(), [won]);
+    assert_eq!(store.outcomes("u1").unwrap(), [rejected.clone()]);
+    assert_eq!(store.outcomes("u2").unwrap(), [won.clone()]);
     assert_eq!(store.outcomes("nobody").unwrap(), []);
+    assert_eq!(store.all_outcomes().unwrap(), [rejected, won]);
 }
 
 pub fn the_same_outcome_twice_changes_nothing(fresh_store: FreshStore<'_>) {

@@ -347,6 +347,9 @@ pub trait Store {
     fn add_outcomes(&mut self, outcomes: &[Outcome]) -> Result<Appended, StoreError>;
     /// Every outcome of one lead, oldest first (by `at`, then as recorded).
     fn outcomes(&self, lead_id: &str) -> Result<Vec<Outcome>, StoreError>;
+    /// Every outcome of every lead, by lead, then oldest first (by `at`,
+    /// then as recorded): what the reports read in one pass.
+    fn all_outcomes(&self) -> Result<Vec<Outcome>, StoreError>;
 
     /// Stores spend rows in one transaction; a row for a channel and days
     /// (`from`, `to`) already stored replaces its amount.

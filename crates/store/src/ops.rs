@@ -7,8 +7,9 @@
 //! lead's scores depend only on the events of its component, so
 //! re-scoring the component gives exactly what re-scoring the world would.
 
-use crate::{LeadRecord, NewEvent, StageTransition, Store, StoreError, StoredModel};
+use crate::{LeadQuery, LeadRecord, LeadSort, NewEvent, StageTransition, Store, StoreError, StoredModel};
 use qualify_engine::Model;
+use qualify_engine::kpis::{Grouping, KpiRow, LeadFacts, Period, compute_kpis};
 use qualify_engine::live::LiveLog;
 use qualify_engine::log::{AppendSummary, EventLog, Keep, dedup_key};
 use qualify_engine::message::{Line, Message, MessageError, Rejection, parse_line};
@@ -17,7 +18,7 @@ use qualify_engine::outcome::{LineError, Numbered, Outcome};
 use qualify_engine::score::{LeadProfile, profile_log};
 use qualify_engine::time::EventTime;
 use rayon::prelude::*;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Above this many touched identities, re-scoring every lead in one pass is
@@ -419,6 +420,29 @@ pub fn import_outcomes(store: &mut dyn Store, rows: &[Numbered<Outcome>]) -> Res
     import.accepted = added.accepted;
     import.duplicates = added.duplicates;
     Ok(import)
+}
+
+/// Computes the KPIs of a period from the stored leads (anonymous visitors
+/// left out), their outcomes and the spend (see `qualify_engine::kpis`).
+/// A lead without a first-touch channel counts as `direct`; outcomes of a
+/// lead that has no row are ignored.
+pub fn kpis(store: &dyn Store, period: Period, grouping: Grouping) -> Result<Vec<KpiRow>, StoreError> {
+    let records = store.leads(&LeadQuery { sort: LeadSort::LeadId, ..LeadQuery::default() })?;
+    let mut outcomes: HashMap<String, Vec<Outcome>> = HashMap::new();
+    for outcome in store.all_outcomes()? {
+        outcomes.entry(outcome.lead_id.clone()).or_default().push(outcome);
+    }
+    let leads: Vec<LeadFacts> = records
+        .into_iter()
+        .map(|record| LeadFacts {
+            outcomes: outcomes.remove(&record.lead_id).unwrap_or_default(),
+            lead_id: record.lead_id,
+            created_at: record.first_seen,
+            channel: record.channel.unwrap_or_else(|| "direct".to_owned()),
+            mql_at: record.mql_at,
+        })
+        .collect();
+    Ok(compute_kpis(&leads, &store.spend()?, period, grouping))
 }
 
 /// Checks a model text, stores it as a new active version and re-scores

@@ -934,6 +934,29 @@ impl Store for SqliteStore {
         Ok(outcomes)
     }
 
+    fn all_outcomes(&self) -> Result<Vec<Outcome>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT lead_id, stage, at, reason, revenue FROM outcomes ORDER BY lead_id, at, id")?;
+        let mut rows = statement.query([])?;
+        let mut outcomes = Vec::new();
+        while let Some(row) = rows.next()? {
+            let lead_id: String = row.get(0)?;
+            let stage_text: String = row.get(1)?;
+            let stage = OutcomeStage::parse(&stage_text).ok_or_else(|| {
+                StoreError::Corrupt(format!("lead {lead_id}: an outcome has the unknown stage {stage_text:?}"))
+            })?;
+            outcomes.push(Outcome {
+                lead_id,
+                stage,
+                at: EventTime::from_micros(row.get(2)?),
+                reason: row.get(3)?,
+                revenue: row.get(4)?,
+            });
+        }
+        Ok(outcomes)
+    }
+
     fn add_spend(&mut self, spend: &[Spend]) -> Result<SpendAdded, StoreError> {
         let mut counts = SpendAdded::default();
         if spend.is_empty() {

@@ -4,6 +4,7 @@
 
 mod api;
 mod ingestion;
+mod kpis;
 mod operations;
 mod outcomes;
 mod roles;
