@@ -709,7 +709,7 @@ fn incremental_ingest_leaves_every_lead_as_a_full_score_would() {
             let id = lead["lead_id"].as_str().unwrap();
             let row = fresh.get(id).unwrap_or_else(|| panic!("{id} is stored but not scored as of {scored_at}"));
             let engagement = (number(&lead["engagement"]), number(&row["engagement"]));
-            assert!((engagement.0 - engagement.1).abs() <= 0.01, "{id}: engagement {engagement:?}");
+            assert!((engagement.0 - engagement.1).abs() <= 0.01 + 1e-9, "{id}: engagement {engagement:?}");
             for field in ["fit", "grade", "mql", "mql_at", "persona"] {
                 assert_eq!(lead[field], row[field], "{id}: {field} as of {scored_at}");
             }
@@ -752,7 +752,9 @@ fn incremental_ingest_leaves_every_lead_as_a_full_score_would() {
             assert_eq!(incremental[field], full[field], "{}: {field}", full["lead_id"]);
         }
         let engagement: (f64, f64) = (incremental["engagement"].parse().unwrap(), full["engagement"].parse().unwrap());
-        assert!((engagement.0 - engagement.1).abs() <= 0.01, "{}: engagement {engagement:?}", full["lead_id"]);
+        // Both are rounded to cents, so a decay of a hair can cross a
+        // rounding boundary: one cent apart (and its float dust) is allowed.
+        assert!((engagement.0 - engagement.1).abs() <= 0.01 + 1e-9, "{}: engagement {engagement:?}", full["lead_id"]);
     }
 }
 
