@@ -3,8 +3,8 @@
 use crate::input::Source;
 use crate::output;
 use crate::{
-    DemoArgs, EventSourceArgs, ExplainArgs, ExplainFormat, IngestArgs, KeyRole, KeysCommand, KpiGrouping, KpisArgs,
-    LeadSortArg, LeadsArgs, LogFormat, ModelCommand, ScoreArgs, ScoreFormat, ServeArgs, TableFormat,
+    CriteriaArgs, DemoArgs, EventSourceArgs, ExplainArgs, ExplainFormat, IngestArgs, KeyRole, KeysCommand, KpiGrouping,
+    KpisArgs, LeadSortArg, LeadsArgs, LogFormat, ModelCommand, ScoreArgs, ScoreFormat, ServeArgs, TableFormat,
 };
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -576,6 +576,24 @@ pub fn report_kpis(args: KpisArgs) -> Result<ExitCode> {
         TableFormat::Table => output::write_kpis_table(&rows, out)?,
         TableFormat::Csv => output::write_kpis_csv(&rows, out)?,
         TableFormat::Json => output::write_kpis_json(&rows, grouping, period, out)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn report_criteria(args: CriteriaArgs) -> Result<ExitCode> {
+    let as_of = match &args.as_of {
+        Some(text) => period_bound(text, "--as-of")?,
+        None => EventTime::now(),
+    };
+    let store = open_existing_store(&args.db.db)?;
+    let report = ops::criteria(&store, as_of)?
+        .ok_or_else(|| anyhow!("no model is active: activate one with `qualify model activate MODEL.toml`"))?;
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() { TableFormat::Table } else { TableFormat::Csv });
+    let out = BufWriter::new(io::stdout().lock());
+    match format {
+        TableFormat::Table => output::write_criteria_table(&report, out)?,
+        TableFormat::Csv => output::write_criteria_csv(&report, out)?,
+        TableFormat::Json => output::write_criteria_json(&report, out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -48,7 +48,7 @@ enum Command {
     /// Record marketing spend per channel.
     #[command(subcommand)]
     Spend(SpendCommand),
-    /// Reports over the store: KPIs for a period.
+    /// Reports over the store: KPIs for a period, the criteria report.
     #[command(subcommand)]
     Report(ReportCommand),
 }
@@ -58,6 +58,23 @@ pub enum ReportCommand {
     /// Leads, MQLs, rates, customers, costs and medians for a period
     /// `[from, to)`, overall, by channel or by week.
     Kpis(KpisArgs),
+    /// Per rule: leads it fired for, their conversion against the others',
+    /// lift and share of the points that made MQLs; conversion by score
+    /// band; sales' rejection reasons (with the active model).
+    Criteria(CriteriaArgs),
+}
+
+#[derive(Args)]
+pub struct CriteriaArgs {
+    /// Score and count outcomes as of this time (RFC 3339 or YYYY-MM-DD,
+    /// midnight UTC; default: now).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Output format (default: table on a terminal, CSV otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<TableFormat>,
+    #[command(flatten)]
+    pub db: DbArg,
 }
 
 #[derive(Args)]
@@ -349,6 +366,7 @@ fn main() -> ExitCode {
         Command::Outcomes(OutcomesCommand::Import { file, db }) => commands::import_outcomes(&file, &db.db),
         Command::Spend(SpendCommand::Import { file, db }) => commands::import_spend(&file, &db.db),
         Command::Report(ReportCommand::Kpis(args)) => commands::report_kpis(args),
+        Command::Report(ReportCommand::Criteria(args)) => commands::report_criteria(args),
     };
     match result {
         Ok(code) => code,

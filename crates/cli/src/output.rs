@@ -1,6 +1,7 @@
 //! How results are printed: CSV and JSON lines for scripts, tables and text
 //! for people.
 
+use qualify_engine::criteria::{CRITERIA_COLUMNS, CriteriaReport, criteria_cells, criteria_json};
 use qualify_engine::explain::Explanation;
 use qualify_engine::kpis::{Grouping, KPI_COLUMNS, KpiRow, Period, kpi_cells, kpi_row_json};
 use qualify_engine::score::LeadScore;
@@ -244,5 +245,43 @@ pub fn write_kpis_json(rows: &[KpiRow], grouping: Grouping, period: Period, mut 
         "rows": rows.iter().map(kpi_row_json).collect::<Vec<_>>(),
     });
     writeln!(out, "{document}")?;
+    out.flush()
+}
+
+/// The criteria report as one table: a line of totals, then a row per rule,
+/// score band and rejection reason.
+pub fn write_criteria_table(report: &CriteriaReport, mut out: impl Write) -> io::Result<()> {
+    let rate = report.conversion_rate.map(|rate| format!("{}", (rate * 10_000.0).round() / 10_000.0));
+    writeln!(
+        out,
+        "as of {}: {} leads, {} MQLs, {} won (conversion {})",
+        report.as_of,
+        report.leads,
+        report.mqls,
+        report.won,
+        rate.as_deref().unwrap_or("-")
+    )?;
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(CRITERIA_COLUMNS);
+    for row in criteria_cells(report) {
+        table.add_row(row);
+    }
+    writeln!(out, "{table}")
+}
+
+pub fn write_criteria_csv(report: &CriteriaReport, out: impl Write) -> io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(CRITERIA_COLUMNS)?;
+    for row in criteria_cells(report) {
+        writer.write_record(row)?;
+    }
+    writer.flush()
+}
+
+/// The criteria report as one JSON document, the same as
+/// `GET /api/reports/criteria` answers.
+pub fn write_criteria_json(report: &CriteriaReport, mut out: impl Write) -> io::Result<()> {
+    writeln!(out, "{}", criteria_json(report))?;
     out.flush()
 }

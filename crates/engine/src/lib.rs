@@ -7,6 +7,7 @@
 //! explains each score rule by rule, exactly as `spec/scoring.md` defines.
 
 pub mod condition;
+pub mod criteria;
 pub mod explain;
 pub mod identity;
 pub mod kpis;

@@ -332,6 +332,30 @@ pub(crate) fn trait_value<'v>(log: &EventLog, traits: &[(u32, &'v Value)], name:
     Some(value)
 }
 
+/// Whether each fit rule holds on a set of traits, persona by persona in
+/// model order (the rules of every persona, flattened).
+pub(crate) fn fit_rules_held(log: &EventLog, traits: &[(u32, &Value)]) -> Vec<bool> {
+    log.model()
+        .personas
+        .iter()
+        .flat_map(|persona| persona.fit.iter())
+        .map(|rule| rule.condition.holds(trait_value(log, traits, rule.trait_name())))
+        .collect()
+}
+
+/// Every lead (anonymous visitors left out) that has an event at or before
+/// `as_of`, with its history, in no particular order.
+pub(crate) fn lead_histories(log: &EventLog, as_of: EventTime) -> Vec<LeadHistory<'_>> {
+    let identities = Identities::resolve(log, as_of);
+    let timelines = Timelines::build(log, &identities, as_of);
+    timelines
+        .leads()
+        .into_par_iter()
+        .filter(|(lead, _)| matches!(lead, LeadKey::User(_)))
+        .map(|(lead, events)| LeadHistory::new(log, lead, events))
+        .collect()
+}
+
 fn fit_of(log: &EventLog, traits: &[(u32, &Value)]) -> Fit {
     let model = log.model();
     let persona_fits: Vec<i64> = model

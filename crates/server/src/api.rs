@@ -13,6 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use qualify_engine::Model;
+use qualify_engine::criteria::criteria_json;
 use qualify_engine::explain::{explain, timeline};
 use qualify_engine::kpis::{Grouping, Period, kpi_row_json};
 use qualify_engine::outcome::{Outcome, OutcomeStage, parse_time};
@@ -40,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/models/{version}", get(model))
         .route("/api/rejects", get(rejects))
         .route("/api/kpis", get(kpis))
+        .route("/api/reports/criteria", get(criteria_report))
 }
 
 /// Checks the request's key for a permission and returns its role.
@@ -707,4 +709,60 @@ async fn kpis(
         "by": grouping.as_str(),
         "rows": rows.iter().map(kpi_row_json).collect::<Vec<_>>(),
     })))
+}
+
+/// The query of `GET /api/reports/criteria`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CriteriaParams {
+    /// Score the leads and count outcomes as of this time: RFC 3339 or
+    /// `YYYY-MM-DD` (midnight UTC). Default: now.
+    #[param(example = "2026-11-30")]
+    as_of: Option<String>,
+}
+
+/// The criteria report with the active model: per engagement and fit rule,
+/// the leads it fired for, their conversion rate against the others', the
+/// lift and its share of the points that made MQLs; conversion by score
+/// band; sales' rejection reasons (spec/analytics.md; choices in
+/// docs/scoring.md, "Criteria report").
+#[utoipa::path(
+    get,
+    path = "/api/reports/criteria",
+    tag = "reports",
+    params(CriteriaParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The criteria report", body = doc::CriteriaReport),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 500, response = doc::Internal),
+    ),
+)]
+#[tracing::instrument(skip_all)]
+async fn criteria_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<CriteriaParams>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let as_of = match params.as_of.as_deref() {
+        None => EventTime::now(),
+        Some(text) => parse_time(text).ok_or_else(|| {
+            ApiError::InvalidRequest(format!("as_of: {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
+        })?,
+    };
+    let report = state
+        .readers
+        .run(move |store| {
+            ops::criteria(store, as_of).map_err(|error| match error {
+                OpsError::Store(error) => ApiError::from(error),
+                OpsError::InvalidModel(errors) => ApiError::internal(errors),
+            })
+        })
+        .await?;
+    let report = report.ok_or_else(|| ApiError::NotFound("no model is active yet: PUT one to /api/models".into()))?;
+    Ok(Json(criteria_json(&report)))
 }

@@ -65,6 +65,7 @@ stable (see the `ErrorCode` schema) and `message` says what to fix.";
         api::model,
         api::rejects,
         api::kpis,
+        api::criteria_report,
         api::healthz,
         api::metrics,
         openapi_json,
@@ -685,6 +686,78 @@ pub struct KpiReport {
     pub rows: Vec<KpiRow>,
 }
 
+/// What one rule did. Rates are fractions, rounded to 4 decimals; `null`
+/// without a denominator.
+#[derive(Serialize, ToSchema)]
+pub struct CriteriaRule {
+    /// `engagement` or `fit`.
+    pub kind: String,
+    /// The persona of a fit rule; `null` for an engagement rule.
+    #[schema(required = true)]
+    pub persona: Option<String>,
+    pub rule: String,
+    /// Leads it fired for: an engagement rule, those with a matching event
+    /// (a visit, for a visit rule) at or before as-of; a fit rule, those
+    /// whose traits met it at as-of.
+    pub leads_fired: u64,
+    pub leads_not_fired: u64,
+    pub won_fired: u64,
+    pub won_not_fired: u64,
+    #[schema(required = true)]
+    pub conversion_fired: Option<f64>,
+    #[schema(required = true)]
+    pub conversion_not_fired: Option<f64>,
+    /// conversion_fired / conversion_not_fired; `null` when the second is 0 or missing.
+    #[schema(required = true)]
+    pub lift: Option<f64>,
+    /// Its share of the positive points the MQLs had at `mql_at`
+    /// (engagement among engagement points, fit among the fit points of the
+    /// persona that gave the fit).
+    #[schema(required = true)]
+    pub share_of_mql_points: Option<f64>,
+}
+
+/// Conversion of one score band (deciles of engagement at `mql_at` for
+/// MQLs, at as-of for the others; tied leads share a band).
+#[derive(Serialize, ToSchema)]
+pub struct CriteriaBand {
+    /// 1 (lowest tenth) to 10 (highest); bands without leads are left out.
+    pub band: u32,
+    pub leads: u64,
+    pub won: u64,
+    pub conversion_rate: f64,
+    pub min_engagement: f64,
+    pub max_engagement: f64,
+}
+
+/// How often sales gave a reason for a rejection.
+#[derive(Serialize, ToSchema)]
+pub struct RejectionReason {
+    /// As written; `unspecified` when empty.
+    pub reason: String,
+    pub rejections: u64,
+}
+
+/// The criteria report as of a time.
+#[derive(Serialize, ToSchema)]
+pub struct CriteriaReport {
+    #[schema(format = DateTime)]
+    pub as_of: String,
+    /// Leads with an event at or before as-of (anonymous visitors left out).
+    pub leads: u64,
+    pub mqls: u64,
+    /// Leads with a `won` outcome at or before as-of.
+    pub won: u64,
+    #[schema(required = true)]
+    pub conversion_rate: Option<f64>,
+    /// Engagement rules in model order, then fit rules persona by persona.
+    pub rules: Vec<CriteriaRule>,
+    /// Lowest band first.
+    pub bands: Vec<CriteriaBand>,
+    /// Most frequent first.
+    pub rejection_reasons: Vec<RejectionReason>,
+}
+
 // ---------------------------------------------------------------------------
 // Operations
 
@@ -759,6 +832,7 @@ mod tests {
         ("get", "/api/models/{version}"),
         ("get", "/api/rejects"),
         ("get", "/api/kpis"),
+        ("get", "/api/reports/criteria"),
         ("get", "/healthz"),
         ("get", "/metrics"),
         ("get", "/openapi.json"),
@@ -1362,6 +1436,12 @@ mod tests {
         api.expect(Method::GET, "/api/kpis", "/api/kpis?from=2020-01-01&to=2019-01-01", read, Body::empty(), 400).await;
         api.expect(Method::GET, "/api/kpis", "/api/kpis?from=2020-01-01&to=2021-01-01", write, Body::empty(), 403)
             .await;
+        let criteria = "/api/reports/criteria";
+        let report = api.expect(Method::GET, criteria, criteria, read, Body::empty(), 200).await;
+        assert!(report["rules"].as_array().is_some_and(|rules| !rules.is_empty()), "{report:#}");
+        api.expect(Method::GET, criteria, "/api/reports/criteria?as_of=2026-11-30", read, Body::empty(), 200).await;
+        api.expect(Method::GET, criteria, "/api/reports/criteria?as_of=soon", read, Body::empty(), 400).await;
+        api.expect(Method::GET, criteria, criteria, write, Body::empty(), 403).await;
 
         // Every route's success was checked.
         let succeeded: BTreeSet<(String, String)> = api

@@ -9,6 +9,7 @@
 
 use crate::{LeadQuery, LeadRecord, LeadSort, NewEvent, StageTransition, Store, StoreError, StoredModel};
 use qualify_engine::Model;
+use qualify_engine::criteria::{CriteriaReport, compute_criteria, lead_rules};
 use qualify_engine::kpis::{Grouping, KpiRow, LeadFacts, Period, compute_kpis};
 use qualify_engine::live::LiveLog;
 use qualify_engine::log::{AppendSummary, EventLog, Keep, dedup_key};
@@ -443,6 +444,19 @@ pub fn kpis(store: &dyn Store, period: Period, grouping: Grouping) -> Result<Vec
         })
         .collect();
     Ok(compute_kpis(&leads, &store.spend()?, period, grouping))
+}
+
+/// The criteria report as of `as_of` (see `qualify_engine::criteria`): the
+/// whole stored log scored with the active model, and every stored outcome
+/// (those after `as_of` are left out by the engine). `None` when no model
+/// is active.
+pub fn criteria(store: &dyn Store, as_of: EventTime) -> Result<Option<CriteriaReport>, OpsError> {
+    let Some((_, model)) = active_model(store)? else {
+        return Ok(None);
+    };
+    let log = load_log(store, model, Keep::Profile)?;
+    let leads = lead_rules(&log, as_of);
+    Ok(Some(compute_criteria(log.model(), &leads, &store.all_outcomes()?, as_of)))
 }
 
 /// Checks a model text, stores it as a new active version and re-scores
