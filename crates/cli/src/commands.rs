@@ -3,16 +3,18 @@
 use crate::input::Source;
 use crate::output;
 use crate::{
-    CriteriaArgs, DemoArgs, EventSourceArgs, ExplainArgs, ExplainFormat, IngestArgs, KeyRole, KeysCommand, KpiGrouping,
-    KpisArgs, LeadSortArg, LeadsArgs, LogFormat, ModelCommand, ScoreArgs, ScoreFormat, ServeArgs, TableFormat,
+    BacktestArgs, BacktestFormat, CriteriaArgs, DemoArgs, EventSourceArgs, ExplainArgs, ExplainFormat, IngestArgs,
+    KeyRole, KeysCommand, KpiGrouping, KpisArgs, LeadSortArg, LeadsArgs, LogFormat, ModelCommand, ScoreArgs,
+    ScoreFormat, ServeArgs, TableFormat,
 };
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use qualify_engine::Model;
+use qualify_engine::backtest::{Backtest, backtest_log};
 use qualify_engine::explain::explain as explain_lead;
 use qualify_engine::kpis::{Grouping, Period};
 use qualify_engine::log::{AppendSummary, EventLog, Keep, PreparedChunk};
-use qualify_engine::outcome::{LineError, Parsed, parse_outcomes_csv, parse_spend_csv, parse_time};
+use qualify_engine::outcome::{LineError, Outcome, Parsed, parse_outcomes_csv, parse_spend_csv, parse_time};
 use qualify_engine::score::score_log;
 use qualify_engine::time::EventTime;
 use qualify_store::ops::{self, OpsError, Touched};
@@ -594,6 +596,76 @@ pub fn report_criteria(args: CriteriaArgs) -> Result<ExitCode> {
         TableFormat::Table => output::write_criteria_table(&report, out)?,
         TableFormat::Csv => output::write_criteria_csv(&report, out)?,
         TableFormat::Json => output::write_criteria_json(&report, out)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads an outcomes file for a backtest: bad lines are reported on
+/// standard error with their numbers and the good ones are kept.
+fn read_outcomes_file(path: &Path) -> Result<Vec<Outcome>> {
+    let parsed = read_csv_file(path, parse_outcomes_csv)?;
+    let mut stderr = io::stderr().lock();
+    for error in &parsed.errors {
+        writeln!(stderr, "{}: rejected {error}", path.display())?;
+    }
+    Ok(parsed.rows.into_iter().map(|row| row.value).collect())
+}
+
+pub fn backtest(args: BacktestArgs) -> Result<ExitCode> {
+    let from = period_bound(&args.from, "--from")?;
+    let to = period_bound(&args.to, "--to")?;
+    let period =
+        Period::new(from, to).ok_or_else(|| anyhow!("--to ({}) must be after --from ({})", args.to, args.from))?;
+    let (model, against): ((String, Backtest), Option<(String, Backtest)>) = match (&args.events, &args.outcomes) {
+        (Some(events), Some(outcomes)) => {
+            let model_path = args.model.as_deref().ok_or_else(|| anyhow!("--model is required with --events"))?;
+            let outcomes = read_outcomes_file(outcomes)?;
+            let run = |model: Model| -> Result<(String, Backtest)> {
+                let name = model.name.clone();
+                let log = load_events_file(events, Arc::new(model), Keep::ScoringFacts)?;
+                Ok((name, backtest_log(&log, &outcomes, period)))
+            };
+            let first = run(read_model(model_path)?)?;
+            let second = match args.against.as_deref() {
+                None => None,
+                Some("active") => {
+                    bail!("--against active compares with the store's model: leave out --events and --outcomes")
+                }
+                Some(path) => Some(run(read_model(Path::new(path))?)?),
+            };
+            (first, second)
+        }
+        (None, None) => {
+            let store = open_existing_store(&args.db)?;
+            let active = || -> Result<Arc<Model>> {
+                ops::active_model(&store).map_err(ops_error)?.map(|(_, model)| model).ok_or_else(|| {
+                    anyhow!("{} has no active model: give --model or run `qualify model activate`", args.db.display())
+                })
+            };
+            let run = |model: Arc<Model>| -> Result<(String, Backtest)> {
+                Ok((model.name.clone(), ops::backtest(&store, model, period)?))
+            };
+            let first = match &args.model {
+                Some(path) => run(Arc::new(read_model(path)?))?,
+                None => run(active()?)?,
+            };
+            let second = match args.against.as_deref() {
+                None => None,
+                Some("active") => Some(run(active()?)?),
+                Some(path) => Some(run(Arc::new(read_model(Path::new(path))?))?),
+            };
+            (first, second)
+        }
+        _ => bail!("give both --events and --outcomes, or neither to use the store"),
+    };
+    let format =
+        args.format.unwrap_or(if io::stdout().is_terminal() { BacktestFormat::Table } else { BacktestFormat::Json });
+    let model = (model.0.as_str(), &model.1);
+    let against = against.as_ref().map(|(name, result)| (name.as_str(), result));
+    let out = BufWriter::new(io::stdout().lock());
+    match format {
+        BacktestFormat::Table => output::write_backtest_table(model, against, out)?,
+        BacktestFormat::Json => output::write_backtest_json(model, against, out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -51,6 +51,45 @@ enum Command {
     /// Reports over the store: KPIs for a period, the criteria report.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Try a model on history: its MQLs of a period `[from, to)`, their
+    /// precision, the recall of the period's customers, the lead time and
+    /// MQLs per week; with --against, side by side with another model.
+    Backtest(BacktestArgs),
+}
+
+#[derive(Args)]
+pub struct BacktestArgs {
+    /// An NDJSON file of Segment messages (with --outcomes); without both,
+    /// the stored events and outcomes are used.
+    #[arg(long, requires = "outcomes")]
+    pub events: Option<PathBuf>,
+    /// A CSV file of outcomes (header `lead_id,stage,at,reason,revenue`).
+    #[arg(long, requires = "events")]
+    pub outcomes: Option<PathBuf>,
+    /// The model file to try (required with --events; default: the store's active model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A second model file to compare with, or `active` for the store's active model.
+    #[arg(long)]
+    pub against: Option<String>,
+    /// The start of the period, included (RFC 3339 or YYYY-MM-DD, midnight UTC).
+    #[arg(long)]
+    pub from: String,
+    /// The end of the period, excluded; scores are computed as of it.
+    #[arg(long)]
+    pub to: String,
+    /// Output format (default: table on a terminal, JSON otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<BacktestFormat>,
+    /// The database file (when no --events and --outcomes are given).
+    #[arg(long, env = "QUALIFY_DB", default_value = "qualify.db")]
+    pub db: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum BacktestFormat {
+    Table,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -367,6 +406,7 @@ fn main() -> ExitCode {
         Command::Spend(SpendCommand::Import { file, db }) => commands::import_spend(&file, &db.db),
         Command::Report(ReportCommand::Kpis(args)) => commands::report_kpis(args),
         Command::Report(ReportCommand::Criteria(args)) => commands::report_criteria(args),
+        Command::Backtest(args) => commands::backtest(args),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! How results are printed: CSV and JSON lines for scripts, tables and text
 //! for people.
 
+use qualify_engine::backtest::{Backtest, backtest_json, compare, comparison_json};
 use qualify_engine::criteria::{CRITERIA_COLUMNS, CriteriaReport, criteria_cells, criteria_json};
 use qualify_engine::explain::Explanation;
 use qualify_engine::kpis::{Grouping, KPI_COLUMNS, KpiRow, Period, kpi_cells, kpi_row_json};
@@ -283,5 +284,60 @@ pub fn write_criteria_csv(report: &CriteriaReport, out: impl Write) -> io::Resul
 /// `GET /api/reports/criteria` answers.
 pub fn write_criteria_json(report: &CriteriaReport, mut out: impl Write) -> io::Result<()> {
     writeln!(out, "{}", criteria_json(report))?;
+    out.flush()
+}
+
+/// A backtest (and the one it is compared with) as one JSON document: the
+/// result's object alone, or `{"model", "against", "only_model",
+/// "only_against"}`.
+pub fn write_backtest_json(
+    model: (&str, &Backtest),
+    against: Option<(&str, &Backtest)>,
+    mut out: impl Write,
+) -> io::Result<()> {
+    let document = match against {
+        None => backtest_json(model.0, model.1),
+        Some(against) => comparison_json(model, against),
+    };
+    writeln!(out, "{document}")?;
+    out.flush()
+}
+
+/// A backtest for people: one column per model, a row per figure and per
+/// week, then the leads only one of the models qualifies.
+pub fn write_backtest_table(
+    model: (&str, &Backtest),
+    against: Option<(&str, &Backtest)>,
+    mut out: impl Write,
+) -> io::Result<()> {
+    let results: Vec<(&str, &Backtest)> = std::iter::once(model).chain(against).collect();
+    let documents: Vec<serde_json::Value> = results.iter().map(|(name, result)| backtest_json(name, result)).collect();
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    let mut header = vec!["figure".to_owned()];
+    header.extend(results.iter().map(|(name, _)| (*name).to_owned()));
+    table.set_header(header);
+    let fields = ["mqls", "won_after_mql", "precision", "won", "won_mql_first", "recall", "median_lead_time_days"];
+    for field in fields {
+        let mut line = vec![field.to_owned()];
+        line.extend(documents.iter().map(|document| match &document[field] {
+            serde_json::Value::Null => String::new(),
+            value => value.to_string(),
+        }));
+        table.add_row(line);
+    }
+    for (index, week) in model.1.mqls_per_week.iter().enumerate() {
+        let mut line = vec![format!("mqls {}", week.week)];
+        line.extend(results.iter().map(|(_, result)| result.mqls_per_week[index].mqls.to_string()));
+        table.add_row(line);
+    }
+    writeln!(out, "Backtest from {} to {}", model.1.period.from(), model.1.period.to())?;
+    writeln!(out, "{table}")?;
+    if let Some((name, other)) = against {
+        let comparison = compare(model.1, other);
+        let list = |ids: &[String]| if ids.is_empty() { "-".to_owned() } else { ids.join(", ") };
+        writeln!(out, "MQLs only under {}: {}", model.0, list(&comparison.only_model))?;
+        writeln!(out, "MQLs only under {name}: {}", list(&comparison.only_against))?;
+    }
     out.flush()
 }

@@ -44,7 +44,7 @@ impl Period {
         self.to
     }
 
-    fn contains(self, time: EventTime) -> bool {
+    pub fn contains(self, time: EventTime) -> bool {
         self.from <= time && time < self.to
     }
 
@@ -185,7 +185,7 @@ pub fn compute_kpis(leads: &[LeadFacts], spend: &[Spend], period: Period, groupi
 }
 
 /// The ISO weeks that overlap `period`, each clipped to it, with its label.
-fn weeks(period: Period) -> Vec<(String, Period)> {
+pub(crate) fn weeks(period: Period) -> Vec<(String, Period)> {
     let day = period.from.as_micros().div_euclid(MICROS_PER_DAY);
     // 1970-01-01 was a Thursday, 3 days after a Monday.
     let monday = day - (day + 3).rem_euclid(7);
@@ -228,7 +228,7 @@ fn cost(spend: f64, count: u64) -> Option<f64> {
 }
 
 /// The median of some values (the mean of the middle two for an even count).
-fn median(mut values: Vec<f64>) -> Option<f64> {
+pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
     match values.len() {
@@ -322,7 +322,7 @@ pub const KPI_COLUMNS: [&str; 19] = [
 ];
 
 /// A number rounded to 4 decimals, for display.
-fn rounded(value: f64) -> f64 {
+pub(crate) fn rounded(value: f64) -> f64 {
     (value * 10_000.0).round() / 10_000.0
 }
 

@@ -6,6 +6,7 @@
 //! resolves identities, derives visits, evaluates a [`model::Model`] and
 //! explains each score rule by rule, exactly as `spec/scoring.md` defines.
 
+pub mod backtest;
 pub mod condition;
 pub mod criteria;
 pub mod explain;

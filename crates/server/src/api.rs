@@ -13,6 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use qualify_engine::Model;
+use qualify_engine::backtest::{backtest_json, comparison_json};
 use qualify_engine::criteria::criteria_json;
 use qualify_engine::explain::{explain, timeline};
 use qualify_engine::kpis::{Grouping, Period, kpi_row_json};
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/rejects", get(rejects))
         .route("/api/kpis", get(kpis))
         .route("/api/reports/criteria", get(criteria_report))
+        .route("/api/backtest", post(backtest))
 }
 
 /// Checks the request's key for a permission and returns its role.
@@ -765,4 +767,91 @@ async fn criteria_report(
         .await?;
     let report = report.ok_or_else(|| ApiError::NotFound("no model is active yet: PUT one to /api/models".into()))?;
     Ok(Json(criteria_json(&report)))
+}
+
+/// The query of `POST /api/backtest`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BacktestParams {
+    /// The start of the window, included: RFC 3339 or `YYYY-MM-DD` (midnight UTC).
+    #[param(example = "2026-06-01")]
+    from: String,
+    /// The end of the window, excluded: RFC 3339 or `YYYY-MM-DD` (midnight
+    /// UTC). Scores are computed as of it.
+    #[param(example = "2026-12-01")]
+    to: String,
+    /// `active` to compare the candidate with the active model.
+    #[param(example = "active")]
+    against: Option<String>,
+}
+
+/// Tries a candidate model (the TOML text is the body) on the stored events
+/// and outcomes over a window `[from, to)`: its MQLs, precision, recall,
+/// lead time and MQLs per week; with `against=active`, side by side with
+/// the active model and the leads each qualifies that the other does not
+/// (spec/analytics.md; choices in docs/scoring.md, "Backtest"). Nothing is
+/// stored.
+#[utoipa::path(
+    post,
+    path = "/api/backtest",
+    tag = "reports",
+    params(BacktestParams),
+    request_body(content = String, content_type = "text/plain", description = "The candidate model file (TOML)"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The backtest, or two side by side", body = doc::BacktestAnswer),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthenticated),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 422, response = doc::InvalidModel),
+        (status = 500, response = doc::Internal),
+    ),
+)]
+#[tracing::instrument(skip_all, fields(from = %params.from, to = %params.to))]
+async fn backtest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<BacktestParams>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let bound = |name: &str, text: &str| {
+        parse_time(text).ok_or_else(|| {
+            ApiError::InvalidRequest(format!("{name}: {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
+        })
+    };
+    let from = bound("from", &params.from)?;
+    let to = bound("to", &params.to)?;
+    let period = Period::new(from, to)
+        .ok_or_else(|| ApiError::InvalidRequest(format!("to ({}) must be after from ({})", params.to, params.from)))?;
+    let against = match params.against.as_deref() {
+        None => false,
+        Some("active") => true,
+        Some(other) => {
+            return Err(ApiError::InvalidRequest(format!("against: {other:?} is not a model (use: active)")));
+        }
+    };
+    let candidate =
+        std::sync::Arc::new(Model::parse(&body).map_err(|errors| ApiError::InvalidModel(model_errors(&errors)))?);
+    let answer = state
+        .readers
+        .run(move |store| {
+            let name = candidate.name.clone();
+            let result = ops::backtest(store, candidate, period)?;
+            if !against {
+                return Ok(backtest_json(&name, &result));
+            }
+            let (_, active) = ops::active_model(store)
+                .map_err(|error| match error {
+                    OpsError::Store(error) => ApiError::from(error),
+                    OpsError::InvalidModel(errors) => ApiError::internal(errors),
+                })?
+                .ok_or_else(|| ApiError::NotFound("no model is active yet: PUT one to /api/models".into()))?;
+            let active_name = active.name.clone();
+            let other = ops::backtest(store, active, period)?;
+            Ok(comparison_json((&name, &result), (&active_name, &other)))
+        })
+        .await?;
+    Ok(Json(answer))
 }

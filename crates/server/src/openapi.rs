@@ -66,6 +66,7 @@ stable (see the `ErrorCode` schema) and `message` says what to fix.";
         api::rejects,
         api::kpis,
         api::criteria_report,
+        api::backtest,
         api::healthz,
         api::metrics,
         openapi_json,
@@ -758,6 +759,71 @@ pub struct CriteriaReport {
     pub rejection_reasons: Vec<RejectionReason>,
 }
 
+/// MQLs of one ISO week (Monday 00:00 UTC), clipped to the window.
+#[derive(Serialize, ToSchema)]
+pub struct BacktestWeek {
+    /// The ISO week.
+    #[schema(example = "2026-W45")]
+    pub week: String,
+    #[schema(format = DateTime)]
+    pub from: String,
+    #[schema(format = DateTime)]
+    pub to: String,
+    pub mqls: u64,
+}
+
+/// What one model did over a window `[from, to)`, scored as of `to`. Rates
+/// and the median are rounded to 4 decimals; `null` without a denominator.
+#[derive(Serialize, ToSchema)]
+pub struct BacktestResult {
+    /// The model's name.
+    pub model_name: String,
+    #[schema(format = DateTime)]
+    pub from: String,
+    #[schema(format = DateTime)]
+    pub to: String,
+    /// Leads (not anonymous visitors) with `mql_at` in the window.
+    pub mqls: u64,
+    /// Of those, the leads with a `won` outcome at or after their `mql_at`.
+    pub won_after_mql: u64,
+    /// `won_after_mql / mqls`.
+    #[schema(required = true)]
+    pub precision: Option<f64>,
+    /// Leads whose first `won` outcome is in the window.
+    pub won: u64,
+    /// Of those, the leads whose `mql_at` is at or before that win.
+    pub won_mql_first: u64,
+    /// `won_mql_first / won`.
+    #[schema(required = true)]
+    pub recall: Option<f64>,
+    /// Median days from `mql_at` to the first win at or after it.
+    #[schema(required = true)]
+    pub median_lead_time_days: Option<f64>,
+    /// Every ISO week that overlaps the window, in time order.
+    pub mqls_per_week: Vec<BacktestWeek>,
+}
+
+/// Two models' backtests side by side.
+#[derive(Serialize, ToSchema)]
+pub struct BacktestComparison {
+    /// The candidate.
+    pub model: BacktestResult,
+    /// The active model.
+    pub against: BacktestResult,
+    /// Leads the candidate makes MQLs of the window and the active model does not, sorted.
+    pub only_model: Vec<String>,
+    /// Leads the active model makes MQLs of the window and the candidate does not, sorted.
+    pub only_against: Vec<String>,
+}
+
+/// One backtest, or (with `against=active`) two side by side.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BacktestAnswer {
+    Single(BacktestResult),
+    Compared(Box<BacktestComparison>),
+}
+
 // ---------------------------------------------------------------------------
 // Operations
 
@@ -833,6 +899,7 @@ mod tests {
         ("get", "/api/rejects"),
         ("get", "/api/kpis"),
         ("get", "/api/reports/criteria"),
+        ("post", "/api/backtest"),
         ("get", "/healthz"),
         ("get", "/metrics"),
         ("get", "/openapi.json"),
@@ -1442,6 +1509,17 @@ mod tests {
         api.expect(Method::GET, criteria, "/api/reports/criteria?as_of=2026-11-30", read, Body::empty(), 200).await;
         api.expect(Method::GET, criteria, "/api/reports/criteria?as_of=soon", read, Body::empty(), 400).await;
         api.expect(Method::GET, criteria, criteria, write, Body::empty(), 403).await;
+        let backtest = "/api/backtest";
+        let window = "/api/backtest?from=2020-01-01&to=2100-01-01";
+        let single = api.expect(Method::POST, backtest, window, read, model, 200).await;
+        assert!(single["mqls"].is_u64(), "{single:#}");
+        let uri = format!("{window}&against=active");
+        let both = api.expect(Method::POST, backtest, &uri, read, model, 200).await;
+        assert_eq!(both["model"], both["against"], "{both:#}");
+        api.expect(Method::POST, backtest, window, read, "name = [", 422).await;
+        api.expect(Method::POST, backtest, "/api/backtest?from=2020-01-01&to=2019-01-01", read, model, 400).await;
+        api.expect(Method::POST, backtest, &format!("{window}&against=old"), read, model, 400).await;
+        api.expect(Method::POST, backtest, window, write, model, 403).await;
 
         // Every route's success was checked.
         let succeeded: BTreeSet<(String, String)> = api

@@ -9,6 +9,7 @@
 
 use crate::{LeadQuery, LeadRecord, LeadSort, NewEvent, StageTransition, Store, StoreError, StoredModel};
 use qualify_engine::Model;
+use qualify_engine::backtest::{Backtest, backtest_log};
 use qualify_engine::criteria::{CriteriaReport, compute_criteria, lead_rules};
 use qualify_engine::kpis::{Grouping, KpiRow, LeadFacts, Period, compute_kpis};
 use qualify_engine::live::LiveLog;
@@ -457,6 +458,14 @@ pub fn criteria(store: &dyn Store, as_of: EventTime) -> Result<Option<CriteriaRe
     let log = load_log(store, model, Keep::Profile)?;
     let leads = lead_rules(&log, as_of);
     Ok(Some(compute_criteria(log.model(), &leads, &store.all_outcomes()?, as_of)))
+}
+
+/// The backtest of `model` over `period` on the stored events and outcomes
+/// (see `qualify_engine::backtest`): the whole stored log scored with the
+/// model as of the end of the period.
+pub fn backtest(store: &dyn Store, model: Arc<Model>, period: Period) -> Result<Backtest, StoreError> {
+    let log = load_log(store, model, Keep::ScoringFacts)?;
+    Ok(backtest_log(&log, &store.all_outcomes()?, period))
 }
 
 /// Checks a model text, stores it as a new active version and re-scores

@@ -3,6 +3,7 @@
 //! it, as the SDKs, the dashboard and sales tools do.
 
 mod api;
+mod backtest;
 mod criteria;
 mod ingestion;
 mod kpis;
