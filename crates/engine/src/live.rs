@@ -102,6 +102,6 @@ impl LiveLog {
                 row_ids.insert(format!("anon:{}", self.log.name(anonymous)));
             }
         }
-        (profile_among(&self.log, Some(&among), as_of, None), row_ids.into_iter().collect())
+        (profile_among(&self.log, Some(&among), as_of), row_ids.into_iter().collect())
     }
 }

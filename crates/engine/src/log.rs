@@ -7,7 +7,7 @@
 //! breaks ties between events at the same time.
 
 use crate::condition::Condition;
-use crate::message::{Line, Message, MessageError, MessageKind, Rejection, parse_line};
+use crate::message::{Message, MessageKind, Rejection, parse_line_bytes};
 use crate::model::{Model, Selector};
 use crate::time::EventTime;
 use indexmap::IndexSet;
@@ -131,22 +131,13 @@ fn describe(message: &Message<'_>, path: Option<&str>) -> String {
 /// Parses and prepares one NDJSON line (a message or a batch envelope).
 /// `line_number` is 1-based and only used to say where a rejection is.
 pub fn prepare_line<'a>(
-    line: &'a str,
+    bytes: &'a [u8],
     line_number: u64,
     model: &Model,
     keep: Keep,
     received: EventTime,
 ) -> Vec<Result<PreparedMessage<'a>, Rejection>> {
-    let prepare = |result: Result<Message<'a>, MessageError>, batch_index: Option<usize>| {
-        result
-            .map(|message| prepare_message(message, model, keep, received))
-            .map_err(|error| error.at(line_number, batch_index))
-    };
-    match parse_line(line) {
-        Line::Blank => Vec::new(),
-        Line::Message(result) => vec![prepare(result, None)],
-        Line::Batch(items) => items.into_iter().enumerate().map(|(index, item)| prepare(item, Some(index))).collect(),
-    }
+    parse_line_bytes(bytes, line_number, |message| prepare_message(message, model, keep, received))
 }
 
 /// Index of an interned identifier (a userId or an anonymousId).
@@ -382,18 +373,7 @@ pub fn prepare_lines<'a>(
         .par_iter()
         .with_min_len(minimum_run)
         .enumerate()
-        .map(|(offset, bytes)| {
-            let line_number = first_line_number + offset as u64;
-            match std::str::from_utf8(bytes) {
-                Ok(line) => prepare_line(line, line_number, model, keep, received),
-                Err(error) => vec![Err(Rejection {
-                    line: line_number,
-                    batch_index: None,
-                    field: None,
-                    reason: format!("not valid UTF-8 (at byte {})", error.valid_up_to()),
-                })],
-            }
-        })
+        .map(|(offset, bytes)| prepare_line(bytes, first_line_number + offset as u64, model, keep, received))
         .collect();
     let mut prepared = Vec::with_capacity(per_line.iter().map(Vec::len).sum());
     prepared.extend(per_line.into_iter().flatten());

@@ -364,6 +364,37 @@ pub fn parse_line(line: &str) -> Line<'_> {
     }
 }
 
+/// Parses one NDJSON line given as bytes (numbered `line_number`, 1-based):
+/// its messages, or why each is rejected. Bytes that are not UTF-8 reject
+/// the line; a blank line holds nothing. Each valid message goes through
+/// `then` (preparing it, making a row of it) as it is parsed.
+pub fn parse_line_bytes<'a, T>(
+    bytes: &'a [u8],
+    line_number: u64,
+    mut then: impl FnMut(Message<'a>) -> T,
+) -> Vec<Result<T, Rejection>> {
+    let line = match std::str::from_utf8(bytes) {
+        Ok(line) => line,
+        Err(error) => {
+            return vec![Err(Rejection {
+                line: line_number,
+                batch_index: None,
+                field: None,
+                reason: format!("not valid UTF-8 (at byte {})", error.valid_up_to()),
+            })];
+        }
+    };
+    match parse_line(line) {
+        Line::Blank => Vec::new(),
+        Line::Message(result) => vec![result.map(then).map_err(|error| error.at(line_number, None))],
+        Line::Batch(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| item.map(&mut then).map_err(|error| error.at(line_number, Some(index))))
+            .collect(),
+    }
+}
+
 /// Parses one message (not an envelope) from its JSON text.
 pub fn parse_message(text: &str) -> Result<Message<'_>, MessageError> {
     let wire = parse_wire(text)?;

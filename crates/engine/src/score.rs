@@ -444,29 +444,20 @@ pub struct LeadProfile {
     pub channel: String,
 }
 
-/// Scores and profiles the leads of a log, sorted by lead id. With `only`,
-/// just the leads (and anonymous visitors) whose ids it names.
-pub fn profile_log(log: &EventLog, as_of: EventTime, only: Option<&[String]>) -> Vec<LeadProfile> {
-    profile_among(log, None, as_of, only)
+/// Scores and profiles the leads of a log, sorted by lead id.
+pub fn profile_log(log: &EventLog, as_of: EventTime) -> Vec<LeadProfile> {
+    profile_among(log, None, as_of)
 }
 
 /// Like [`profile_log`], over some of the log's events only (indices in
 /// acceptance order): exact for the leads whose every event is among them,
 /// such as whole identity components.
-pub fn profile_among(
-    log: &EventLog,
-    among: Option<&[u32]>,
-    as_of: EventTime,
-    only: Option<&[String]>,
-) -> Vec<LeadProfile> {
+pub fn profile_among(log: &EventLog, among: Option<&[u32]>, as_of: EventTime) -> Vec<LeadProfile> {
     let identities = Identities::resolve_among(log, among, as_of);
     let timelines = Timelines::build_among(log, among, &identities, as_of);
     let members = identities.members_by_lead();
     let names = |ids: &[crate::log::NameId]| ids.iter().map(|&id| log.name(id).to_owned()).collect::<Vec<_>>();
-    let mut leads = timelines.leads();
-    if let Some(only) = only {
-        leads.retain(|(lead, _)| only.contains(&lead.lead_id(log)));
-    }
+    let leads = timelines.leads();
     let mut profiles: Vec<LeadProfile> = leads
         .into_par_iter()
         .map(|(lead, events)| {

@@ -169,7 +169,7 @@ proptest! {
         let owned = bytes(&lines);
         let slices: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
         full_log.append_lines(&slices, 1, EventTime::from_micros(0));
-        let full = profile_log(&full_log, as_of, None);
+        let full = profile_log(&full_log, as_of);
         for profile in &partial {
             let expected = full.iter().find(|candidate| candidate.score.lead_id == profile.score.lead_id);
             prop_assert_eq!(Some(profile), expected);

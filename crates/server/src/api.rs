@@ -324,6 +324,13 @@ pub struct OutcomeRequest {
     revenue: Option<f64>,
 }
 
+/// A time parameter: RFC 3339, or a `YYYY-MM-DD` date (midnight UTC).
+fn time_parameter(name: &str, text: &str) -> Result<EventTime, ApiError> {
+    parse_time(text).ok_or_else(|| {
+        ApiError::InvalidRequest(format!("{name}: {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
+    })
+}
+
 impl OutcomeRequest {
     fn into_outcome(self, lead_id: String, now: EventTime) -> Result<Outcome, ApiError> {
         let stage = OutcomeStage::parse(&self.stage).ok_or_else(|| {
@@ -334,9 +341,7 @@ impl OutcomeRequest {
         })?;
         let at = match &self.at {
             None => now,
-            Some(text) => parse_time(text).ok_or_else(|| {
-                ApiError::InvalidRequest(format!("at: {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
-            })?,
+            Some(text) => time_parameter("at", text)?,
         };
         if let Some(revenue) = self.revenue.filter(|revenue| !(revenue.is_finite() && *revenue >= 0.0)) {
             return Err(ApiError::InvalidRequest(format!("revenue: {revenue} is not a number of 0 or more")));
@@ -691,13 +696,8 @@ async fn kpis(
     Query(params): Query<KpisParams>,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers, Permission::Read).await?;
-    let bound = |name: &str, text: &str| {
-        parse_time(text).ok_or_else(|| {
-            ApiError::InvalidRequest(format!("{name}: {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
-        })
-    };
-    let from = bound("from", &params.from)?;
-    let to = bound("to", &params.to)?;
+    let from = time_parameter("from", &params.from)?;
+    let to = time_parameter("to", &params.to)?;
     let period = Period::new(from, to)
         .ok_or_else(|| ApiError::InvalidRequest(format!("to ({}) must be after from ({})", params.to, params.from)))?;
     let by = params.by.as_deref().unwrap_or("overall");
@@ -752,9 +752,7 @@ async fn criteria_report(
     authorize(&state, &headers, Permission::Read).await?;
     let as_of = match params.as_of.as_deref() {
         None => EventTime::now(),
-        Some(text) => parse_time(text).ok_or_else(|| {
-            ApiError::InvalidRequest(format!("as_of: {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
-        })?,
+        Some(text) => time_parameter("as_of", text)?,
     };
     let report = state
         .readers
@@ -816,13 +814,8 @@ async fn backtest(
     body: String,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers, Permission::Read).await?;
-    let bound = |name: &str, text: &str| {
-        parse_time(text).ok_or_else(|| {
-            ApiError::InvalidRequest(format!("{name}: {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
-        })
-    };
-    let from = bound("from", &params.from)?;
-    let to = bound("to", &params.to)?;
+    let from = time_parameter("from", &params.from)?;
+    let to = time_parameter("to", &params.to)?;
     let period = Period::new(from, to)
         .ok_or_else(|| ApiError::InvalidRequest(format!("to ({}) must be after from ({})", params.to, params.from)))?;
     let against = match params.against.as_deref() {

@@ -14,7 +14,7 @@ use qualify_engine::criteria::{CriteriaReport, compute_criteria, lead_rules};
 use qualify_engine::kpis::{Grouping, KpiRow, LeadFacts, Period, compute_kpis};
 use qualify_engine::live::LiveLog;
 use qualify_engine::log::{AppendSummary, EventLog, Keep, dedup_key};
-use qualify_engine::message::{Line, Message, MessageError, Rejection, parse_line};
+use qualify_engine::message::{Message, Rejection, parse_line_bytes};
 use qualify_engine::model::ModelErrors;
 use qualify_engine::outcome::{LineError, Numbered, Outcome};
 use qualify_engine::score::{LeadProfile, profile_log};
@@ -88,25 +88,7 @@ pub fn parse_lines(lines: &[&[u8]], first_line_number: u64, received: EventTime)
         .with_min_len(256)
         .enumerate()
         .map(|(offset, bytes)| {
-            let line_number = first_line_number + offset as u64;
-            let at = |result: Result<Message<'_>, MessageError>, index: Option<usize>| {
-                result.map(|message| new_event(&message, received)).map_err(|error| error.at(line_number, index))
-            };
-            match std::str::from_utf8(bytes) {
-                Err(error) => vec![Err(Rejection {
-                    line: line_number,
-                    batch_index: None,
-                    field: None,
-                    reason: format!("not valid UTF-8 (at byte {})", error.valid_up_to()),
-                })],
-                Ok(line) => match parse_line(line) {
-                    Line::Blank => Vec::new(),
-                    Line::Message(result) => vec![at(result, None)],
-                    Line::Batch(items) => {
-                        items.into_iter().enumerate().map(|(index, item)| at(item, Some(index))).collect()
-                    }
-                },
-            }
+            parse_line_bytes(bytes, first_line_number + offset as u64, |message| new_event(&message, received))
         })
         .collect();
     let mut events = Vec::new();
@@ -153,9 +135,20 @@ pub fn active_model(store: &dyn Store) -> Result<Option<(StoredModel, Arc<Model>
 pub fn load_log(store: &dyn Store, model: Arc<Model>, keep: Keep) -> Result<EventLog, StoreError> {
     let mut log = EventLog::new(model, keep);
     let received = EventTime::now();
+    append_stored_log(store, |lines, first_line| log.append_lines(lines, first_line, received))?;
+    Ok(log)
+}
+
+/// Hands the whole stored log to `append`, page by page, as NDJSON lines
+/// numbered by their sequence number. A stored event that no longer parses
+/// is corruption, not bad input.
+fn append_stored_log(
+    store: &dyn Store,
+    mut append: impl FnMut(&[&[u8]], u64) -> AppendSummary,
+) -> Result<(), StoreError> {
     store.for_each_event_page(PAGE_SIZE, &mut |page| {
         let lines: Vec<&[u8]> = page.iter().map(|event| event.json.as_bytes()).collect();
-        let summary = log.append_lines(&lines, page.first().map_or(1, |event| event.seq as u64), received);
+        let summary = append(&lines, page.first().map_or(1, |event| event.seq as u64));
         match summary.rejections.first() {
             Some(rejection) => Err(StoreError::Corrupt(format!(
                 "stored event {} no longer parses: {}",
@@ -163,8 +156,7 @@ pub fn load_log(store: &dyn Store, model: Arc<Model>, keep: Keep) -> Result<Even
             ))),
             None => Ok(()),
         }
-    })?;
-    Ok(log)
+    })
 }
 
 /// The lifecycle stage of re-scored leads, and the transitions to record
@@ -271,7 +263,7 @@ pub fn rescore_all(store: &mut dyn Store, as_of: EventTime) -> Result<u64, OpsEr
     };
     let log = load_log(store, model, Keep::Profile)?;
     let (records, transitions) =
-        assign_stages(store, profile_log(&log, as_of, None), as_of, stored.version, log.model().recycle_days)?;
+        assign_stages(store, profile_log(&log, as_of), as_of, stored.version, log.model().recycle_days)?;
     store.replace_all_leads(&records, &transitions)?;
     Ok(records.len() as u64)
 }
@@ -305,10 +297,21 @@ pub fn lead_log(store: &dyn Store, lead_id: &str, model: Arc<Model>) -> Result<E
         Some(anonymous) => (Vec::new(), vec![anonymous.to_owned()]),
         None => (vec![lead_id.to_owned()], Vec::new()),
     };
-    let mut log = EventLog::new(model, Keep::Everything);
     // A component too large to grow is loaded as far as it was grown.
     let (users, anonymous) = component(store, users.clone(), anonymous.clone())?.unwrap_or((users, anonymous));
-    let events = store.events_for_identities(&users, &anonymous)?;
+    identities_log(store, &users, &anonymous, model, Keep::Everything)
+}
+
+/// The stored events of these identities, prepared for `model`.
+fn identities_log(
+    store: &dyn Store,
+    user_ids: &[String],
+    anonymous_ids: &[String],
+    model: Arc<Model>,
+    keep: Keep,
+) -> Result<EventLog, StoreError> {
+    let mut log = EventLog::new(model, keep);
+    let events = store.events_for_identities(user_ids, anonymous_ids)?;
     let lines: Vec<&[u8]> = events.iter().map(|event| event.json.as_bytes()).collect();
     log.append_lines(&lines, 1, EventTime::now());
     Ok(log)
@@ -330,12 +333,9 @@ pub fn rescore_touched(store: &mut dyn Store, touched: &Touched, as_of: EventTim
     else {
         return rescore_all(store, as_of);
     };
-    let mut log = EventLog::new(model, Keep::Profile);
-    let events = store.events_for_identities(&user_ids, &anonymous_ids)?;
-    let lines: Vec<&[u8]> = events.iter().map(|event| event.json.as_bytes()).collect();
-    log.append_lines(&lines, 1, as_of);
+    let log = identities_log(store, &user_ids, &anonymous_ids, model, Keep::Profile)?;
     let (records, transitions) =
-        assign_stages(store, profile_log(&log, as_of, None), as_of, stored.version, log.model().recycle_days)?;
+        assign_stages(store, profile_log(&log, as_of), as_of, stored.version, log.model().recycle_days)?;
     // Every lead row an identity of the component may have had: its userIds
     // (merged ones disappear) and its anonymous visitors (linked ones disappear).
     let remove: Vec<String> =
@@ -366,11 +366,7 @@ pub fn load_live_log(store: &dyn Store) -> Result<Option<(StoredModel, LiveLog)>
     let Some((stored, model)) = active_model(store)? else { return Ok(None) };
     let mut live = LiveLog::new(model);
     let received = EventTime::now();
-    store.for_each_event_page(PAGE_SIZE, &mut |page| {
-        let lines: Vec<&[u8]> = page.iter().map(|event| event.json.as_bytes()).collect();
-        live.append_lines(&lines, page.first().map_or(1, |event| event.seq as u64), received);
-        Ok(())
-    })?;
+    append_stored_log(store, |lines, first_line| live.append_lines(lines, first_line, received))?;
     Ok(Some((stored, live)))
 }
 
