@@ -41,7 +41,7 @@ fn read_model(path: &Path) -> Result<Model> {
 /// Reads an events file into a log, reporting each rejected message on
 /// standard error and keeping the valid ones around it. While one chunk is
 /// appended (in order, on one core), the next is read and parsed.
-fn load_events_file(path: &Path, model: Arc<Model>, keep: Keep) -> Result<EventLog> {
+pub(crate) fn load_events_file(path: &Path, model: Arc<Model>, keep: Keep) -> Result<EventLog> {
     let mut log = EventLog::new(Arc::clone(&model), keep);
     let mut source = Source::open(path)?;
     let name = source.name.clone();
@@ -73,7 +73,7 @@ fn load_events_file(path: &Path, model: Arc<Model>, keep: Keep) -> Result<EventL
     }
 }
 
-fn open_existing_store(path: &Path) -> Result<SqliteStore> {
+pub(crate) fn open_existing_store(path: &Path) -> Result<SqliteStore> {
     if !path.exists() {
         bail!("no database at {} (create one with `qualify ingest` or `qualify demo`)", path.display());
     }
@@ -602,7 +602,7 @@ pub fn report_criteria(args: CriteriaArgs) -> Result<ExitCode> {
 
 /// Reads an outcomes file for a backtest: bad lines are reported on
 /// standard error with their numbers and the good ones are kept.
-fn read_outcomes_file(path: &Path) -> Result<Vec<Outcome>> {
+pub(crate) fn read_outcomes_file(path: &Path) -> Result<Vec<Outcome>> {
     let parsed = read_csv_file(path, parse_outcomes_csv)?;
     let mut stderr = io::stderr().lock();
     for error in &parsed.errors {

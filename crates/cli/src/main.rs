@@ -5,6 +5,7 @@
 mod commands;
 mod input;
 mod output;
+mod suggest;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -55,6 +56,10 @@ enum Command {
     /// precision, the recall of the period's customers, the lead time and
     /// MQLs per week; with --against, side by side with another model.
     Backtest(BacktestArgs),
+    /// Fit rule weights on sales' won/lost outcomes (regularised logistic
+    /// regression), compare cross-validated AUC with the current model's,
+    /// and write the result as a candidate model file.
+    Suggest(suggest::SuggestArgs),
 }
 
 #[derive(Args)]
@@ -407,6 +412,7 @@ fn main() -> ExitCode {
         Command::Report(ReportCommand::Kpis(args)) => commands::report_kpis(args),
         Command::Report(ReportCommand::Criteria(args)) => commands::report_criteria(args),
         Command::Backtest(args) => commands::backtest(args),
+        Command::Suggest(args) => suggest::run(args),
     };
     match result {
         Ok(code) => code,

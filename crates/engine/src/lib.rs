@@ -18,6 +18,7 @@ pub mod message;
 pub mod model;
 pub mod outcome;
 pub mod score;
+pub mod suggest;
 pub mod time;
 
 pub use model::Model;
