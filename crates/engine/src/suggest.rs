@@ -288,7 +288,8 @@ pub fn suggest(
     for fold in 0..options.folds {
         let (train, test): (Vec<usize>, Vec<usize>) = (0..labels.len()).partition(|&index| folds[index] != fold);
         let fitted = fit_regression(&matrix, &labels, &train, options.alpha)?;
-        let points = to_points(&fitted.weights, &kinds);
+        let train_rows: Vec<Vec<f64>> = train.iter().map(|&index| matrix[index].clone()).collect();
+        let points = to_points(&fitted.weights, &kinds, &train_rows);
         let test_labels: Vec<bool> = test.iter().map(|&index| labels[index]).collect();
         let score_of = |score: &dyn Fn(usize) -> f64| -> f64 {
             let scores: Vec<f64> = test.iter().map(|&index| score(index)).collect();
@@ -302,7 +303,7 @@ pub fn suggest(
     // The suggestion itself: fitted on every labelled lead.
     let all: Vec<usize> = (0..labels.len()).collect();
     let fitted = fit_regression(&matrix, &labels, &all, options.alpha)?;
-    let points = to_points(&fitted.weights, &kinds);
+    let points = to_points(&fitted.weights, &kinds, &matrix);
     let scored: Vec<(f64, i64)> = rows
         .iter()
         .map(|row| {
@@ -482,9 +483,10 @@ struct Points {
 
 /// Rounded points from weights: each group of exclusive rules shifted so
 /// that its lowest rule gets 0, then one scale for every feature such that
-/// the highest fit a lead can reach is 100 (or the largest engagement weight
-/// is worth 100 points when there is no fit).
-fn to_points(weights: &[f64], kinds: &[Kind]) -> Points {
+/// the highest fit among `rows` is 100 (the spec clamps fit to 0..=100; a
+/// combination no lead had may reach more and is clamped), or, without fit
+/// rules, that the largest engagement weight is worth 100 points.
+fn to_points(weights: &[f64], kinds: &[Kind], rows: &[Vec<f64>]) -> Points {
     let mut shifted = weights.to_vec();
     let mut group_low: HashMap<&str, f64> = HashMap::new();
     for (weight, kind) in weights.iter().zip(kinds) {
@@ -493,21 +495,23 @@ fn to_points(weights: &[f64], kinds: &[Kind]) -> Points {
             *low = low.min(*weight);
         }
     }
-    let mut group_high: HashMap<&str, f64> = HashMap::new();
     for (value, kind) in shifted.iter_mut().zip(kinds) {
         if let Kind::Group(group) = kind {
             *value -= group_low[group.as_str()];
-            let high = group_high.entry(group.as_str()).or_insert(0.0);
-            *high = high.max(*value);
         }
     }
-    let fit_reach: f64 = group_high.values().sum::<f64>()
-        + shifted
-            .iter()
-            .zip(kinds)
-            .filter(|(_, kind)| **kind == Kind::Fit)
-            .map(|(value, _)| value.max(0.0))
-            .sum::<f64>();
+    let fit_reach = rows
+        .iter()
+        .map(|values| {
+            values
+                .iter()
+                .zip(&shifted)
+                .zip(kinds)
+                .filter(|((value, _), kind)| **kind != Kind::Engagement && **value > 0.0)
+                .map(|((_, weight), _)| *weight)
+                .sum::<f64>()
+        })
+        .fold(0.0, f64::max);
     let engagement_reach = shifted
         .iter()
         .zip(kinds)
