@@ -378,7 +378,14 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
     if let Some(first) = top.first() {
         println!("     qualify explain {} --db {} --as-of {now}", first.lead_id, args.db.display());
     }
-    Ok(ExitCode::SUCCESS)
+    if !args.serve {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let key = qualify_server::auth::generate_key();
+    store.add_api_key(Some("demo"), Role::Admin, &key.prefix, &key.hash, EventTime::now())?;
+    drop(store);
+    let serve_args = ServeArgs { db: Some(args.db.clone()), addr: Some(args.addr), config: None, log_format: None };
+    serve_then_say(serve_args, Some(key.key))
 }
 
 /// The `[serve]` settings a config file may hold.
@@ -405,6 +412,12 @@ fn init_logging(format: LogFormat) {
 }
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    serve_then_say(args, None)
+}
+
+/// Serves; once listening, says where, and with `admin_key` (the demo's)
+/// where the dashboard is and the key to sign in with.
+fn serve_then_say(args: ServeArgs, admin_key: Option<String>) -> Result<ExitCode> {
     let file: ServeFile = match &args.config {
         Some(path) => {
             let text =
@@ -437,6 +450,10 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         let local = listener.local_addr()?;
         tracing::info!(address = %local, db = %db.display(), "qualify serve listening");
         eprintln!("Qualify listening on http://{local} (database {})", db.display());
+        if let Some(key) = &admin_key {
+            println!("\nThe dashboard: http://{local}/\nSign in with this admin key (made for the demo; only its hash is stored):\n{key}");
+            io::stdout().flush()?;
+        }
         qualify_server::serve(listener, config, shutdown).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
