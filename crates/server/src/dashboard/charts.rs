@@ -80,8 +80,8 @@ pub fn category_lines(label: &str, categories: &[String], series: &[Series<'_>])
     let span = WIDTH - LEFT - RIGHT;
     let x_of =
         |index: usize| if count == 1 { LEFT + span / 2.0 } else { LEFT + span * index as f64 / (count - 1) as f64 };
-    // At most about eight labels along the axis.
-    let every = count.div_ceil(8).max(1);
+    // At most six labels along the axis, so that they never overlap.
+    let every = count.div_ceil(6).max(1);
     html! {
         figure class="chart" {
             svg viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img" aria-label=(label) {

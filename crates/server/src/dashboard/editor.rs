@@ -84,7 +84,7 @@ async fn stored_models(state: &AppState) -> Result<Stored, PageError> {
         .readers
         .run(|store| {
             let mut versions = store.models()?;
-            versions.sort_by(|a, b| b.version.cmp(&a.version));
+            versions.sort_by_key(|model| std::cmp::Reverse(model.version));
             Ok(Stored { active: versions.iter().find(|model| model.active).cloned(), versions })
         })
         .await?)

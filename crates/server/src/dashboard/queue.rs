@@ -242,17 +242,17 @@ fn row_markup(user: &SignedIn, row: &Row, back: &str, now: EventTime) -> Markup 
                 a href=(lead_href(&lead.lead_id)) { (lead.lead_id) }
                 @if let Some(email) = email { br; span class="muted" { (email) } }
             }
-            td { (grade_badge(&lead.grade)) }
-            td class="num" { (two_decimals(lead.engagement)) }
-            td class="wide" {
+            td data-label="Grade" { (grade_badge(&lead.grade)) }
+            td class="num" data-label="Engagement" { (two_decimals(lead.engagement)) }
+            td class="wide carried" {
                 @for (rule, points) in &row.carried_by {
                     span class="rule" title={ (rule) ": " (two_decimals(*points)) " points" } { (rule) " " small { (format!("{points:.0}")) } }
                     " "
                 }
             }
-            td { @if let Some(at) = lead.mql_at { time datetime=(at.to_string()) title=(super::short_time(at)) { (age(at, now)) } } @else { "–" } }
-            td class="stage-cell" { (stage_badge(&lead.stage)) }
-            td class="wide" { (lead.channel.as_deref().unwrap_or("direct")) }
+            td data-label="MQL for" { @if let Some(at) = lead.mql_at { time datetime=(at.to_string()) title=(super::short_time(at)) { (age(at, now)) } } @else { "–" } }
+            td class="stage-cell" data-label="Stage" { (stage_badge(&lead.stage)) }
+            td class="wide" data-label="Channel" { (lead.channel.as_deref().unwrap_or("direct")) }
             @if user.may(Permission::RecordOutcomes) {
                 td class="actions" { (outcome_form(user, &lead.lead_id, &lead.stage, back)) }
             }
@@ -272,10 +272,12 @@ pub fn outcome_form(user: &SignedIn, lead_id: &str, stage: &str, back: &str) -> 
                 input type="hidden" name="back" value=(back);
                 @if open {
                     button type="submit" name="stage" value="accepted" class="accept" { "Accept" }
-                    select name="reason" aria-label={ "Rejection reason for " (lead_id) } {
-                        @for reason in REJECTION_REASONS { option value=(reason) { (reason) } }
+                    span class="group" {
+                        select name="reason" aria-label={ "Rejection reason for " (lead_id) } {
+                            @for reason in REJECTION_REASONS { option value=(reason) { (reason) } }
+                        }
+                        button type="submit" name="stage" value="rejected" class="reject" { "Reject" }
                     }
-                    button type="submit" name="stage" value="rejected" class="reject" { "Reject" }
                 } @else {
                     button type="submit" name="stage" value="won" class="accept" { "Won" }
                     button type="submit" name="stage" value="lost" class="reject" { "Lost" }
