@@ -262,6 +262,19 @@ fn markup(user: &SignedIn, stored: &Stored, editor: &EditorState) -> Html<String
             }
             form id="model-form" method="post" action="/model" {
                 (csrf_field(user))
+                div id="model-errors" aria-live="polite" {
+                    @if !editor.errors.is_empty() {
+                        h2 class="error-title" { (editor.errors.len()) " problem(s): nothing was activated" }
+                        ul class="errors" {
+                            @for error in &editor.errors {
+                                li { button type="button" class="link goto" data-line=(error.line) data-column=(error.column) {
+                                    "line " (error.line) ", column " (error.column) } ": " (error_text(error)) }
+                            }
+                        }
+                    } @else if editor.checked {
+                        p class="notice" { "The model is valid." }
+                    }
+                }
                 div class="editor" {
                     div class="gutter" aria-hidden="true" id="gutter" {
                         @for (index, _) in lines.iter().enumerate() {
@@ -277,19 +290,6 @@ fn markup(user: &SignedIn, stored: &Stored, editor: &EditorState) -> Html<String
                     label for="toml" class="visually-hidden" { "The model (TOML)" }
                     textarea id="toml" name="toml" wrap="off" spellcheck="false" autocapitalize="off" autocomplete="off"
                         rows=(lines.len() + 1) aria-describedby="model-errors" { (editor.text) }
-                }
-                div id="model-errors" aria-live="polite" {
-                    @if !editor.errors.is_empty() {
-                        h2 class="error-title" { (editor.errors.len()) " problem(s): nothing was activated" }
-                        ul class="errors" {
-                            @for error in &editor.errors {
-                                li { button type="button" class="link goto" data-line=(error.line) data-column=(error.column) {
-                                    "line " (error.line) ", column " (error.column) } ": " (error_text(error)) }
-                            }
-                        }
-                    } @else if editor.checked {
-                        p class="notice" { "The model is valid." }
-                    }
                 }
                 fieldset class="filters" {
                     legend { "Backtest window" }
