@@ -14,7 +14,9 @@ use qualify_engine::backtest::{Backtest, backtest_log};
 use qualify_engine::explain::explain as explain_lead;
 use qualify_engine::kpis::{Grouping, Period};
 use qualify_engine::log::{AppendSummary, EventLog, Keep, PreparedChunk};
-use qualify_engine::outcome::{LineError, Outcome, Parsed, parse_outcomes_csv, parse_spend_csv, parse_time};
+use qualify_engine::outcome::{
+    LineError, Outcome, OutcomeStage, Parsed, Spend, parse_outcomes_csv, parse_spend_csv, parse_time,
+};
 use qualify_engine::score::score_log;
 use qualify_engine::time::EventTime;
 use qualify_store::ops::{self, OpsError, Touched};
@@ -378,7 +380,95 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
     if let Some(first) = top.first() {
         println!("     qualify explain {} --db {} --as-of {now}", first.lead_id, args.db.display());
     }
-    Ok(ExitCode::SUCCESS)
+    if !args.serve {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (outcomes, channels) = add_demo_sales_history(&mut store, now, config.days)?;
+    println!(
+        "\nFor the dashboard, a made-up sales history: {outcomes} outcomes (MQLs more than {DEMO_QUEUE_DAYS} days old \
+         accepted or rejected, some won or lost) and weekly spend for {channels} channels."
+    );
+    let key = qualify_server::auth::generate_key();
+    store.add_api_key(Some("demo"), Role::Admin, &key.prefix, &key.hash, EventTime::now())?;
+    drop(store);
+    let serve_args = ServeArgs { db: Some(args.db.clone()), addr: Some(args.addr), config: None, log_format: None };
+    serve_then_say(serve_args, Some(key.key))
+}
+
+/// MQLs of the last days of the demo are left in the queue, untouched by
+/// its made-up sales history.
+const DEMO_QUEUE_DAYS: i64 = 10;
+
+/// A stable pseudo-random number from a text (FNV-1a), so that the demo's
+/// made-up history is the same on every run.
+fn demo_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Gives the demo database what sales and marketing would have added by
+/// its end, so that the dashboard's KPIs and criteria have something to
+/// show: outcomes for the MQLs older than [`DEMO_QUEUE_DAYS`] (two thirds
+/// accepted, the others rejected with a reason; of the accepted, grade A
+/// leads are won more often than the others), a few wins of leads that
+/// never were MQLs, and weekly spend per channel but `direct`. Every time
+/// is before `end`. Returns the number of outcomes and of channels.
+fn add_demo_sales_history(store: &mut SqliteStore, end: EventTime, days: u32) -> Result<(usize, usize)> {
+    const DAY: i64 = qualify_engine::time::MICROS_PER_DAY;
+    const REASONS: [&str; 5] = ["bad fit", "no budget", "no interest", "wrong contact", "duplicate"];
+    let after = |time: EventTime, days: i64| EventTime::from_micros(time.as_micros() + days * DAY);
+    let queue_start = after(end, -DEMO_QUEUE_DAYS);
+    let mut outcomes = Vec::new();
+    let mut outcome =
+        |lead_id: &str, stage: OutcomeStage, at: EventTime, reason: Option<&str>, revenue: Option<f64>| {
+            if at < end {
+                outcomes.push(Outcome {
+                    lead_id: lead_id.to_owned(),
+                    stage,
+                    at,
+                    reason: reason.map(str::to_owned),
+                    revenue,
+                });
+            }
+        };
+    for lead in store.leads(&LeadQuery { sort: LeadSort::LeadId, ..LeadQuery::default() })? {
+        let hash = demo_hash(&lead.lead_id);
+        let Some(mql_at) = lead.mql_at.filter(|at| *at < queue_start) else {
+            // One lead in fifty is won without ever being an MQL.
+            if hash.is_multiple_of(50) {
+                outcome(&lead.lead_id, OutcomeStage::Won, after(lead.last_seen, 3), None, Some(900.0));
+            }
+            continue;
+        };
+        let reviewed = after(mql_at, 1 + (hash % 3) as i64);
+        if hash.is_multiple_of(3) {
+            let reason = REASONS[(hash / 3 % REASONS.len() as u64) as usize];
+            outcome(&lead.lead_id, OutcomeStage::Rejected, reviewed, Some(reason), None);
+            continue;
+        }
+        outcome(&lead.lead_id, OutcomeStage::Accepted, reviewed, None, None);
+        let closed = after(reviewed, 5 + (hash / 7 % 30) as i64);
+        let wins_in_100 = if lead.grade == "A" { 45 } else { 20 };
+        if hash / 11 % 100 < wins_in_100 {
+            let revenue = 800.0 + (hash / 13 % 5_000) as f64;
+            outcome(&lead.lead_id, OutcomeStage::Won, closed, None, Some(revenue));
+        } else if hash / 11 % 100 < wins_in_100 + 30 {
+            outcome(&lead.lead_id, OutcomeStage::Lost, closed, Some("chose a competitor"), None);
+        }
+    }
+    store.add_outcomes(&outcomes)?;
+    let start = after(end, -i64::from(days));
+    let mut spend = Vec::new();
+    let channels: Vec<String> = store.lead_channels()?.into_iter().filter(|channel| channel != "direct").collect();
+    for channel in &channels {
+        let weekly = 300.0 + (demo_hash(channel) % 1_200) as f64;
+        let mut week = start;
+        while week < end {
+            spend.push(Spend { channel: channel.clone(), from: week, to: after(week, 6), amount: weekly });
+            week = after(week, 7);
+        }
+    }
+    store.add_spend(&spend)?;
+    Ok((outcomes.len(), channels.len()))
 }
 
 /// The `[serve]` settings a config file may hold.
@@ -405,6 +495,12 @@ fn init_logging(format: LogFormat) {
 }
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    serve_then_say(args, None)
+}
+
+/// Serves; once listening, says where, and with `admin_key` (the demo's)
+/// where the dashboard is and the key to sign in with.
+fn serve_then_say(args: ServeArgs, admin_key: Option<String>) -> Result<ExitCode> {
     let file: ServeFile = match &args.config {
         Some(path) => {
             let text =
@@ -437,6 +533,10 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         let local = listener.local_addr()?;
         tracing::info!(address = %local, db = %db.display(), "qualify serve listening");
         eprintln!("Qualify listening on http://{local} (database {})", db.display());
+        if let Some(key) = &admin_key {
+            println!("\nThe dashboard: http://{local}/\nSign in with this admin key (made for the demo; only its hash is stored):\n{key}");
+            io::stdout().flush()?;
+        }
         qualify_server::serve(listener, config, shutdown).await?;
         tracing::info!("stopped");
         anyhow::Ok(())

@@ -394,6 +394,13 @@ pub struct DemoArgs {
     /// Also write the demo model to this file.
     #[arg(long)]
     pub write_model: Option<PathBuf>,
+    /// Then serve the dashboard on the demo database, with a new admin key
+    /// printed with the URL (Ctrl-C stops it).
+    #[arg(long)]
+    pub serve: bool,
+    /// The address of `--serve`.
+    #[arg(long, default_value = "127.0.0.1:8080", requires = "serve")]
+    pub addr: String,
 }
 
 fn main() -> ExitCode {

@@ -1,6 +1,7 @@
 //! `qualify serve`: Segment/RudderStack-compatible ingestion, the JSON API
-//! and its keys and limits, as a library function: [`serve`] takes a bound
-//! listener and a shutdown future, so tests start it on port 0.
+//! and its keys and limits, and the web dashboard (`dashboard`), as a
+//! library function: [`serve`] takes a bound listener and a shutdown
+//! future, so tests start it on port 0.
 //!
 //! Writes go through one writer thread (group commit, live re-scoring);
 //! reads use a small pool of read connections (SQLite in WAL mode lets them
@@ -8,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
@@ -88,6 +90,8 @@ pub struct AppState {
     pub readers: Arc<ReadPool>,
     pub keys: Arc<KeyCache>,
     pub metrics: Arc<Metrics>,
+    /// The dashboard's signed-in browsers.
+    pub sessions: Arc<dashboard::Sessions>,
 }
 
 impl AppState {
@@ -104,6 +108,7 @@ impl AppState {
             writer,
             keys: Arc::new(KeyCache::new()),
             metrics: Arc::new(Metrics::new()),
+            sessions: Arc::new(dashboard::Sessions::new()),
         };
         Ok((state, writer_thread))
     }
@@ -159,6 +164,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingestion)
         .merge(api::routes())
         .merge(openapi::routes())
+        .merge(dashboard::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
         // One line per request at info: method, path, status and latency.
         .layer(

@@ -61,6 +61,7 @@ macro_rules! conformance_tests {
             each_lead_sort_orders_as_documented,
             a_lead_query_limit_keeps_the_first_leads_of_the_order,
             lead_queries_filter_by_stage,
+            lead_queries_filter_by_channel_and_channels_are_listed,
             lead_queries_search_lead_ids_and_email_traits_ignoring_case,
             the_priority_sort_puts_grade_a_first_then_engagement_then_the_latest_mql,
             cursor_pages_walk_every_lead_once_in_every_sort_whatever_the_page_size,
@@ -828,6 +829,37 @@ pub fn lead_queries_filter_by_stage(fresh_store: FreshStore<'_>) {
     ];
     for (query, expected) in cases {
         assert_eq!(lead_ids(&*store, query), *expected, "{query:?}");
+    }
+}
+
+pub fn lead_queries_filter_by_channel_and_channels_are_listed(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    assert_eq!(store.lead_channels().unwrap(), Vec::<String>::new());
+    let from =
+        |lead_id: &str, channel: Option<&str>| LeadRecord { channel: channel.map(str::to_owned), ..lead(lead_id) };
+    store
+        .replace_all_leads(
+            &[
+                from("u1", Some("paid_search")),
+                from("u2", None),
+                from("u3", Some("email")),
+                from("u4", Some("paid_search")),
+                from("anon:x", Some("social")),
+            ],
+            &[],
+        )
+        .unwrap();
+    assert_eq!(store.lead_channels().unwrap(), strings(&["direct", "email", "paid_search"]));
+    let query =
+        |channels: &[&str]| LeadQuery { channels: strings(channels), sort: LeadSort::LeadId, ..LeadQuery::default() };
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&[], &["u1", "u2", "u3", "u4"]),
+        (&["paid_search"], &["u1", "u4"]),
+        (&["direct", "email"], &["u2", "u3"]),
+        (&["social"], &[]),
+    ];
+    for (channels, expected) in cases {
+        assert_eq!(lead_ids(&*store, &query(channels)), expected, "{channels:?}");
     }
 }
 

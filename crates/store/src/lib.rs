@@ -114,6 +114,9 @@ pub struct LeadQuery {
     pub after: Option<String>,
     /// Include anonymous visitors (`anon:` ids); default false.
     pub include_anonymous: bool,
+    /// Only the leads of these first-touch channels; a lead without one
+    /// counts as `direct` (as in the KPIs). Empty: every channel.
+    pub channels: Vec<String>,
 }
 
 /// The order of a lead list. Every order ends with the lead id, so that it
@@ -328,6 +331,9 @@ pub trait Store {
     /// How many leads are at each stage, by stage name, leaving out
     /// anonymous visitors and stages no lead is at.
     fn lead_counts_by_stage(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// The first-touch channels of the leads (`direct` for those without
+    /// one), in name order, leaving out anonymous visitors.
+    fn lead_channels(&self) -> Result<Vec<String>, StoreError>;
 
     /// Records stage transitions (on their own, e.g. an outcome sales
     /// reported), in one transaction.

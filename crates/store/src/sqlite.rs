@@ -521,6 +521,10 @@ fn leads_sql(query: &LeadQuery) -> Result<(String, Vec<Value>), StoreError> {
         conditions.push("stage IN (SELECT value FROM json_each(?))".to_owned());
         parameters.push(Value::Text(json_array(&query.stages)));
     }
+    if !query.channels.is_empty() {
+        conditions.push("coalesce(channel, 'direct') IN (SELECT value FROM json_each(?))".to_owned());
+        parameters.push(Value::Text(json_array(&query.channels)));
+    }
     if let Some(search) = &query.search {
         // instr, not LIKE, so that `%` and `_` in the text match only
         // themselves; lower() folds ASCII letters only, hence the same
@@ -816,6 +820,14 @@ impl Store for SqliteStore {
             .connection
             .prepare_cached("SELECT lead_id, stage FROM leads WHERE lead_id IN (SELECT value FROM json_each(?1))")?;
         let rows = statement.query_map([json_array(lead_ids)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn lead_channels(&self) -> Result<Vec<String>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT DISTINCT coalesce(channel, 'direct') AS name FROM leads WHERE lead_id NOT GLOB 'anon:*' ORDER BY name",
+        )?;
+        let rows = statement.query_map([], |row| row.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

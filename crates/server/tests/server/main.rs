@@ -5,6 +5,7 @@
 mod api;
 mod backtest;
 mod criteria;
+mod dashboard;
 mod ingestion;
 mod kpis;
 mod operations;
