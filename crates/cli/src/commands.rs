@@ -33,7 +33,7 @@ fn as_of(text: Option<&str>) -> Result<EventTime> {
 }
 
 /// Reads and checks a model file; every problem is reported at once.
-fn read_model(path: &Path) -> Result<Model> {
+pub(crate) fn read_model(path: &Path) -> Result<Model> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read model file {}", path.display()))?;
     Model::parse(&text).map_err(|errors| anyhow!("{} has {} problem(s):\n{errors}", path.display(), errors.0.len()))
 }
@@ -80,7 +80,7 @@ fn open_existing_store(path: &Path) -> Result<SqliteStore> {
     SqliteStore::open(path).with_context(|| format!("cannot open database {}", path.display()))
 }
 
-fn open_store(path: &Path) -> Result<SqliteStore> {
+pub(crate) fn open_store(path: &Path) -> Result<SqliteStore> {
     SqliteStore::open(path).with_context(|| format!("cannot open database {}", path.display()))
 }
 
@@ -96,7 +96,7 @@ fn load_stored_log(db: &Path, model_path: Option<&Path>, keep: Keep) -> Result<E
     Ok(ops::load_log(&store, model, keep)?)
 }
 
-fn ops_error(error: OpsError) -> anyhow::Error {
+pub(crate) fn ops_error(error: OpsError) -> anyhow::Error {
     match error {
         OpsError::InvalidModel(errors) => anyhow!("the model is not valid ({} problem(s)):\n{errors}", errors.0.len()),
         OpsError::Store(error) => anyhow!(error),
@@ -188,7 +188,7 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn progress_bar(size: Option<u64>) -> ProgressBar {
+pub(crate) fn progress_bar(size: Option<u64>) -> ProgressBar {
     if !io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }

@@ -3,6 +3,7 @@
 //! (`qualify-engine`), the store (`qualify-store`) and the generator.
 
 mod commands;
+mod import;
 mod input;
 mod output;
 
@@ -55,6 +56,9 @@ enum Command {
     /// precision, the recall of the period's customers, the lead time and
     /// MQLs per week; with --against, side by side with another model.
     Backtest(BacktestArgs),
+    /// Import leads and their outcomes from a CRM export (CSV and a mapping file).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
 }
 
 #[derive(Args)]
@@ -407,6 +411,7 @@ fn main() -> ExitCode {
         Command::Report(ReportCommand::Kpis(args)) => commands::report_kpis(args),
         Command::Report(ReportCommand::Criteria(args)) => commands::report_criteria(args),
         Command::Backtest(args) => commands::backtest(args),
+        Command::Import(command) => import::import(command),
     };
     match result {
         Ok(code) => code,
