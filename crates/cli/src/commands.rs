@@ -41,7 +41,7 @@ pub(crate) fn read_model(path: &Path) -> Result<Model> {
 /// Reads an events file into a log, reporting each rejected message on
 /// standard error and keeping the valid ones around it. While one chunk is
 /// appended (in order, on one core), the next is read and parsed.
-fn load_events_file(path: &Path, model: Arc<Model>, keep: Keep) -> Result<EventLog> {
+pub(crate) fn load_events_file(path: &Path, model: Arc<Model>, keep: Keep) -> Result<EventLog> {
     let mut log = EventLog::new(Arc::clone(&model), keep);
     let mut source = Source::open(path)?;
     let name = source.name.clone();
@@ -73,7 +73,7 @@ fn load_events_file(path: &Path, model: Arc<Model>, keep: Keep) -> Result<EventL
     }
 }
 
-fn open_existing_store(path: &Path) -> Result<SqliteStore> {
+pub(crate) fn open_existing_store(path: &Path) -> Result<SqliteStore> {
     if !path.exists() {
         bail!("no database at {} (create one with `qualify ingest` or `qualify demo`)", path.display());
     }
@@ -556,7 +556,7 @@ pub fn import_spend(path: &Path, db: &Path) -> Result<ExitCode> {
 }
 
 /// A period bound: an RFC 3339 time or a `YYYY-MM-DD` date (midnight UTC).
-fn period_bound(text: &str, flag: &str) -> Result<EventTime> {
+pub(crate) fn period_bound(text: &str, flag: &str) -> Result<EventTime> {
     parse_time(text).ok_or_else(|| anyhow!("{flag} {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
 }
 
@@ -602,7 +602,7 @@ pub fn report_criteria(args: CriteriaArgs) -> Result<ExitCode> {
 
 /// Reads an outcomes file for a backtest: bad lines are reported on
 /// standard error with their numbers and the good ones are kept.
-fn read_outcomes_file(path: &Path) -> Result<Vec<Outcome>> {
+pub(crate) fn read_outcomes_file(path: &Path) -> Result<Vec<Outcome>> {
     let parsed = read_csv_file(path, parse_outcomes_csv)?;
     let mut stderr = io::stderr().lock();
     for error in &parsed.errors {
@@ -612,10 +612,15 @@ fn read_outcomes_file(path: &Path) -> Result<Vec<Outcome>> {
 }
 
 pub fn backtest(args: BacktestArgs) -> Result<ExitCode> {
-    let from = period_bound(&args.from, "--from")?;
-    let to = period_bound(&args.to, "--to")?;
-    let period =
-        Period::new(from, to).ok_or_else(|| anyhow!("--to ({}) must be after --from ({})", args.to, args.from))?;
+    if args.snapshot {
+        return crate::snapshot::backtest_snapshot(args);
+    }
+    let (Some(from_text), Some(to_text)) = (args.from.as_deref(), args.to.as_deref()) else {
+        bail!("give --from and --to, or --snapshot");
+    };
+    let from = period_bound(from_text, "--from")?;
+    let to = period_bound(to_text, "--to")?;
+    let period = Period::new(from, to).ok_or_else(|| anyhow!("--to ({to_text}) must be after --from ({from_text})"))?;
     let (model, against): ((String, Backtest), Option<(String, Backtest)>) = match (&args.events, &args.outcomes) {
         (Some(events), Some(outcomes)) => {
             let model_path = args.model.as_deref().ok_or_else(|| anyhow!("--model is required with --events"))?;

@@ -6,6 +6,7 @@ mod commands;
 mod import;
 mod input;
 mod output;
+mod snapshot;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -77,11 +78,20 @@ pub struct BacktestArgs {
     #[arg(long)]
     pub against: Option<String>,
     /// The start of the period, included (RFC 3339 or YYYY-MM-DD, midnight UTC).
-    #[arg(long)]
-    pub from: String,
+    #[arg(long, required_unless_present = "snapshot")]
+    pub from: Option<String>,
     /// The end of the period, excluded; scores are computed as of it.
-    #[arg(long)]
-    pub to: String,
+    #[arg(long, required_unless_present = "snapshot")]
+    pub to: Option<String>,
+    /// For data without event times (a CRM export): every lead scored as of
+    /// one time, MQLs and their precision and recall against the outcome
+    /// each lead ended with.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub snapshot: bool,
+    /// With --snapshot: score as of this time (RFC 3339 or YYYY-MM-DD;
+    /// default: the latest event).
+    #[arg(long, requires = "snapshot")]
+    pub as_of: Option<String>,
     /// Output format (default: table on a terminal, JSON otherwise).
     #[arg(long, value_enum)]
     pub format: Option<BacktestFormat>,

@@ -343,6 +343,26 @@ fn the_x_education_export_imports_with_its_counts_and_a_second_import_changes_no
     let counts = stage_counts(&rows);
     assert_eq!((counts["won"], counts["lost"]), (3561, 5679));
 
+    // The snapshot backtest agrees with the stored lead rows (scored as of
+    // the import, which for a model of traits alone is the same).
+    let stdout = run(&dir, &["backtest", "--snapshot", "--db", "x.db", "--format", "json"]).stdout;
+    let backtest: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let mqls = rows.iter().filter(|row| row[4] == "true").count() as u64;
+    let mqls_won = rows.iter().filter(|row| row[4] == "true" && row[1] == "won").count() as u64;
+    assert!(mqls > 0 && mqls_won > 0 && mqls_won < mqls);
+    assert_eq!(backtest["model_name"], "x-education");
+    assert_eq!(backtest["as_of"], "2026-01-01T00:00:00Z");
+    assert_eq!(
+        (backtest["leads"].as_u64(), backtest["won"].as_u64(), backtest["lost"].as_u64()),
+        (Some(9240), Some(3561), Some(5679))
+    );
+    assert_eq!((backtest["mqls"].as_u64(), backtest["mqls_won"].as_u64()), (Some(mqls), Some(mqls_won)));
+    assert_eq!(backtest["mqls_lost"].as_u64(), Some(mqls - mqls_won));
+    let rounded = |value: f64| (value * 10_000.0).round() / 10_000.0;
+    assert_eq!(backtest["precision"].as_f64(), Some(rounded(mqls_won as f64 / mqls as f64)));
+    assert_eq!(backtest["recall"].as_f64(), Some(rounded(mqls_won as f64 / 3561.0)));
+    assert_eq!(backtest["base_rate"].as_f64(), Some(rounded(3561.0 / 9240.0)));
+
     let again = run(&dir, &["import", "leads", &file, "--map", &mapping, "--db", "x.db"]);
     assert!(again.stdout.contains("rows 9240: leads imported 0, unchanged 9240 (already imported), rejected 0"));
     assert!(again.stdout.contains("outcomes: accepted 0, duplicates 9240"));
@@ -379,4 +399,73 @@ fn leads_in(dir: &TempDir, db: &str) -> Vec<Vec<String>> {
             [0, 1, 3, 4, 6, 8].iter().map(|&index| cells[index].to_owned()).collect()
         })
         .collect()
+}
+
+/// A model that qualifies every lead with a known town.
+const TOWN_MODEL: &str = r#"
+name = "town"
+
+[mql]
+engagement_threshold = 0
+min_grade = "A"
+
+[[fit]]
+id = "has-town"
+trait = "town"
+exists = true
+points = 100
+"#;
+
+#[test]
+fn a_snapshot_backtest_counts_mqls_precision_and_recall_from_the_store_or_from_files() {
+    let dir = probe_dir();
+    write(&dir, "town.toml", TOWN_MODEL);
+    run(&dir, &["import", "leads", "leads.csv", "--map", "mapping.toml", "--model", "model.toml"]);
+    // Probe model: MQLs h1 (won) and h4 (sql: no won/lost). Won: h1; lost: h2.
+    // Town model: MQLs h1 (Paris, won) and h2 (Lyon, lost).
+    let stdout = run(&dir, &["backtest", "--snapshot", "--against", "town.toml", "--format", "json"]).stdout;
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "model": {"model_name": "probe", "as_of": "2026-03-01T00:00:00Z", "leads": 4, "mqls": 2, "won": 1,
+                      "lost": 1, "mqls_won": 1, "mqls_lost": 0, "precision": 1.0, "recall": 1.0, "base_rate": 0.5},
+            "against": {"model_name": "town", "as_of": "2026-03-01T00:00:00Z", "leads": 4, "mqls": 2, "won": 1,
+                        "lost": 1, "mqls_won": 1, "mqls_lost": 1, "precision": 0.5, "recall": 1.0, "base_rate": 0.5},
+            "only_model": 1,
+            "only_against": 1,
+        })
+    );
+    // Before every event, nothing is scored.
+    let stdout = run(&dir, &["backtest", "--snapshot", "--as-of", "2026-02-01", "--format", "json"]).stdout;
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((json["leads"].clone(), json["precision"].clone()), (serde_json::json!(0), serde_json::Value::Null));
+
+    // The same from files: an events file and an outcomes file.
+    write(
+        &dir,
+        "events.ndjson",
+        r#"{"type":"identify","messageId":"1","userId":"p","traits":{"town":"Paris"},"timestamp":"2026-03-01T00:00:00Z"}
+{"type":"identify","messageId":"2","userId":"q","traits":{},"timestamp":"2026-03-01T00:00:00Z"}
+{"type":"identify","messageId":"3","userId":"r","traits":{"town":"Rome"},"timestamp":"2026-03-02T00:00:00Z"}
+"#,
+    );
+    write(
+        &dir,
+        "outcomes.csv",
+        "lead_id,stage,at,reason,revenue\np,won,2026-01-01,,\nq,won,2026-04-01,,\nr,lost,2026-04-01,,\n",
+    );
+    let args = ["backtest", "--snapshot", "--events", "events.ndjson", "--outcomes", "outcomes.csv"];
+    let stdout = run(&dir, &[&args[..], &["--model", "town.toml", "--format", "table"]].concat()).stdout;
+    for row in [
+        "│ MQLs                                        ┆ 2                    │",
+        "│ precision (MQLs won / MQLs with an outcome) ┆ 50.0%                │",
+        "│ recall (MQLs won / won)                     ┆ 50.0%                │",
+        "│ as of                                       ┆ 2026-03-02T00:00:00Z │",
+    ] {
+        assert!(stdout.contains(row), "{row:?} not in\n{stdout}");
+    }
+    // --from/--to and --snapshot do not mix.
+    let output = qualify(&dir, &["backtest", "--snapshot", "--from", "2026-01-01"]);
+    assert!(!output.success);
 }
