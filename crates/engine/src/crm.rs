@@ -1414,4 +1414,22 @@ values = { "1" = "customer" }
             binding.convert(&record(row), index as u64 + 2).unwrap();
         }
     }
+
+    #[test]
+    fn the_mappings_in_the_documentation_and_the_x_education_example_are_valid() {
+        let docs = include_str!("../../../docs/import.md");
+        let blocks: Vec<&str> = docs
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|block| block.split("```").next())
+            .filter(|block| block.starts_with("# mapping"))
+            .collect();
+        assert_eq!(blocks.len(), 4);
+        for block in blocks {
+            Mapping::parse(block).unwrap_or_else(|errors| panic!("{errors}\n{block}"));
+        }
+        let example = include_str!("../../../examples/x-education/mapping.toml");
+        let mapping = Mapping::parse(example).unwrap_or_else(|errors| panic!("{errors}"));
+        assert_eq!(mapping.traits.len(), 27);
+    }
 }
