@@ -202,9 +202,12 @@ fn import_leads(args: &ImportLeadsArgs) -> Result<ExitCode> {
             break;
         }
     }
-    bar.finish_and_clear();
+    // The file is read; the bar stays up (full) while the leads are scored
+    // and the outcomes recorded, which takes as long again.
+    bar.set_message(format!("{}: scoring leads, recording outcomes", args.file.display()));
     let leads_scored = ops::rescore_touched(&mut store, &touched, now).map_err(ops_error)?;
     let outcome_import = ops::import_outcomes(&mut store, &outcomes)?;
+    bar.finish_and_clear();
     report(&outcome_import.rejected)?;
 
     println!(

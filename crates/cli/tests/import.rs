@@ -340,6 +340,7 @@ fn the_x_education_export_imports_with_its_counts_and_a_second_import_changes_no
     assert_eq!(output.stderr, "");
     let rows = leads_in(&dir, "x.db");
     assert_eq!(rows.len(), 9240);
+    assert!(run(&dir, &["model", "check", &model]).stdout.ends_with("model.toml is valid.\n"));
     let counts = stage_counts(&rows);
     assert_eq!((counts["won"], counts["lost"]), (3561, 5679));
 
@@ -468,4 +469,24 @@ fn a_snapshot_backtest_counts_mqls_precision_and_recall_from_the_store_or_from_f
     // --from/--to and --snapshot do not mix.
     let output = qualify(&dir, &["backtest", "--snapshot", "--from", "2026-01-01"]);
     assert!(!output.success);
+}
+
+#[test]
+fn a_row_that_is_not_utf8_is_reported_and_the_at_flag_dates_the_leads() {
+    let dir = probe_dir();
+    let without_outcome = PROBE_MAPPING.split("[outcome]").next().unwrap();
+    write(&dir, "leads-only.toml", without_outcome);
+    let mut csv =
+        b"Record ID,Email,Original Source,Number of Visits,Newsletter,City,Lifecycle Stage,Notes,Extra\n".to_vec();
+    csv.extend_from_slice(b"u1,,,1,,Paris,,,\nu2,,,1,,Z\xfcrich,,,\nu3,,,2,,,,,\n");
+    write(&dir, "latin1.csv", csv);
+    let output = run(
+        &dir,
+        &["import", "leads", "latin1.csv", "--map", "leads-only.toml", "--model", "model.toml", "--at", "2026-05-01"],
+    );
+    assert_eq!(output.stderr, "latin1.csv: rejected line 3: is not valid UTF-8\n");
+    assert!(output.stdout.contains("rows 3: leads imported 2, unchanged 0 (already imported), rejected 1"));
+    let stdout = run(&dir, &["leads", "--format", "csv", "--sort", "lead-id"]).stdout;
+    let first_seen: Vec<&str> = stdout.lines().skip(1).map(|line| line.split(',').nth(9).unwrap()).collect();
+    assert_eq!(first_seen, ["2026-05-01T00:00:00Z", "2026-05-01T00:00:00Z"]);
 }
