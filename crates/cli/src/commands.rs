@@ -35,7 +35,7 @@ fn as_of(text: Option<&str>) -> Result<EventTime> {
 }
 
 /// Reads and checks a model file; every problem is reported at once.
-fn read_model(path: &Path) -> Result<Model> {
+pub(crate) fn read_model(path: &Path) -> Result<Model> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read model file {}", path.display()))?;
     Model::parse(&text).map_err(|errors| anyhow!("{} has {} problem(s):\n{errors}", path.display(), errors.0.len()))
 }
@@ -82,7 +82,7 @@ pub(crate) fn open_existing_store(path: &Path) -> Result<SqliteStore> {
     SqliteStore::open(path).with_context(|| format!("cannot open database {}", path.display()))
 }
 
-fn open_store(path: &Path) -> Result<SqliteStore> {
+pub(crate) fn open_store(path: &Path) -> Result<SqliteStore> {
     SqliteStore::open(path).with_context(|| format!("cannot open database {}", path.display()))
 }
 
@@ -98,7 +98,7 @@ fn load_stored_log(db: &Path, model_path: Option<&Path>, keep: Keep) -> Result<E
     Ok(ops::load_log(&store, model, keep)?)
 }
 
-fn ops_error(error: OpsError) -> anyhow::Error {
+pub(crate) fn ops_error(error: OpsError) -> anyhow::Error {
     match error {
         OpsError::InvalidModel(errors) => anyhow!("the model is not valid ({} problem(s)):\n{errors}", errors.0.len()),
         OpsError::Store(error) => anyhow!(error),
@@ -190,7 +190,7 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn progress_bar(size: Option<u64>) -> ProgressBar {
+pub(crate) fn progress_bar(size: Option<u64>) -> ProgressBar {
     if !io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -656,7 +656,7 @@ pub fn import_spend(path: &Path, db: &Path) -> Result<ExitCode> {
 }
 
 /// A period bound: an RFC 3339 time or a `YYYY-MM-DD` date (midnight UTC).
-fn period_bound(text: &str, flag: &str) -> Result<EventTime> {
+pub(crate) fn period_bound(text: &str, flag: &str) -> Result<EventTime> {
     parse_time(text).ok_or_else(|| anyhow!("{flag} {text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
 }
 
@@ -712,10 +712,15 @@ pub(crate) fn read_outcomes_file(path: &Path) -> Result<Vec<Outcome>> {
 }
 
 pub fn backtest(args: BacktestArgs) -> Result<ExitCode> {
-    let from = period_bound(&args.from, "--from")?;
-    let to = period_bound(&args.to, "--to")?;
-    let period =
-        Period::new(from, to).ok_or_else(|| anyhow!("--to ({}) must be after --from ({})", args.to, args.from))?;
+    if args.snapshot {
+        return crate::snapshot::backtest_snapshot(args);
+    }
+    let (Some(from_text), Some(to_text)) = (args.from.as_deref(), args.to.as_deref()) else {
+        bail!("give --from and --to, or --snapshot");
+    };
+    let from = period_bound(from_text, "--from")?;
+    let to = period_bound(to_text, "--to")?;
+    let period = Period::new(from, to).ok_or_else(|| anyhow!("--to ({to_text}) must be after --from ({from_text})"))?;
     let (model, against): ((String, Backtest), Option<(String, Backtest)>) = match (&args.events, &args.outcomes) {
         (Some(events), Some(outcomes)) => {
             let model_path = args.model.as_deref().ok_or_else(|| anyhow!("--model is required with --events"))?;

@@ -3,9 +3,11 @@
 //! (`qualify-engine`), the store (`qualify-store`) and the generator.
 
 mod commands;
+mod import;
 mod input;
 mod output;
 mod suggest;
+mod snapshot;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -60,6 +62,9 @@ enum Command {
     /// regression), compare cross-validated AUC with the current model's,
     /// and write the result as a candidate model file.
     Suggest(suggest::SuggestArgs),
+    /// Import leads and their outcomes from a CRM export (CSV and a mapping file).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
 }
 
 #[derive(Args)]
@@ -78,11 +83,20 @@ pub struct BacktestArgs {
     #[arg(long)]
     pub against: Option<String>,
     /// The start of the period, included (RFC 3339 or YYYY-MM-DD, midnight UTC).
-    #[arg(long)]
-    pub from: String,
+    #[arg(long, required_unless_present = "snapshot")]
+    pub from: Option<String>,
     /// The end of the period, excluded; scores are computed as of it.
-    #[arg(long)]
-    pub to: String,
+    #[arg(long, required_unless_present = "snapshot")]
+    pub to: Option<String>,
+    /// For data without event times (a CRM export): every lead scored as of
+    /// one time, MQLs and their precision and recall against the outcome
+    /// each lead ended with.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub snapshot: bool,
+    /// With --snapshot: score as of this time (RFC 3339 or YYYY-MM-DD;
+    /// default: the latest event).
+    #[arg(long, requires = "snapshot")]
+    pub as_of: Option<String>,
     /// Output format (default: table on a terminal, JSON otherwise).
     #[arg(long, value_enum)]
     pub format: Option<BacktestFormat>,
@@ -420,6 +434,7 @@ fn main() -> ExitCode {
         Command::Report(ReportCommand::Criteria(args)) => commands::report_criteria(args),
         Command::Backtest(args) => commands::backtest(args),
         Command::Suggest(args) => suggest::run(args),
+        Command::Import(command) => import::import(command),
     };
     match result {
         Ok(code) => code,

@@ -329,3 +329,214 @@ mod tests {
         assert_eq!(json["against"]["recall"], json!(1.0));
     }
 }
+
+/// A snapshot backtest (for data without event times, such as a CRM export
+/// whose leads all carry one import time): every lead scored as of one
+/// time, the model's MQL condition at that time, against the outcome each
+/// lead ended with. See docs/import.md, "Snapshot backtest".
+#[derive(Clone, Debug, PartialEq)]
+pub struct SnapshotBacktest {
+    pub as_of: EventTime,
+    /// Leads (not anonymous visitors) with an event at or before `as_of`.
+    pub leads: u64,
+    /// Of those, the ones the model's condition holds for at `as_of`.
+    pub mqls: u64,
+    /// Leads with a `won` outcome (at any time: a snapshot's outcome times
+    /// are the export's, not history).
+    pub won: u64,
+    /// Leads with a `lost` outcome and none `won`.
+    pub lost: u64,
+    /// MQLs that were won.
+    pub mqls_won: u64,
+    /// MQLs that were lost.
+    pub mqls_lost: u64,
+    /// `mqls_won / (mqls_won + mqls_lost)`: MQLs without a won or lost
+    /// outcome are not counted. `None` without such MQLs.
+    pub precision: Option<f64>,
+    /// `mqls_won / won`; `None` without wins.
+    pub recall: Option<f64>,
+    /// `won / (won + lost)`: the precision of calling every lead an MQL,
+    /// to compare the model's with.
+    pub base_rate: Option<f64>,
+    /// The ids of the MQLs, sorted.
+    pub mql_ids: Vec<String>,
+}
+
+/// The snapshot backtest of one model: `scores` are its scores as of `as_of`.
+pub fn snapshot_backtest(scores: &[LeadScore], outcomes: &[Outcome], as_of: EventTime) -> SnapshotBacktest {
+    let mut ended: HashMap<&str, OutcomeStage> = HashMap::new();
+    for outcome in outcomes {
+        match outcome.stage {
+            OutcomeStage::Won => {
+                ended.insert(&outcome.lead_id, OutcomeStage::Won);
+            }
+            OutcomeStage::Lost => {
+                ended.entry(&outcome.lead_id).or_insert(OutcomeStage::Lost);
+            }
+            _ => {}
+        }
+    }
+    let leads: Vec<&LeadScore> = scores.iter().filter(|score| !is_anonymous(score)).collect();
+    let stage = |score: &LeadScore| ended.get(score.lead_id.as_str()).copied();
+    let count = |mql_only: bool, wanted: OutcomeStage| {
+        leads.iter().filter(|score| (!mql_only || score.mql) && stage(score) == Some(wanted)).count() as u64
+    };
+    let (won, lost) = (count(false, OutcomeStage::Won), count(false, OutcomeStage::Lost));
+    let (mqls_won, mqls_lost) = (count(true, OutcomeStage::Won), count(true, OutcomeStage::Lost));
+    let mut mql_ids: Vec<String> = leads.iter().filter(|score| score.mql).map(|score| score.lead_id.clone()).collect();
+    mql_ids.sort_unstable();
+    let ratio = |numerator: u64, denominator: u64| (denominator > 0).then(|| numerator as f64 / denominator as f64);
+    SnapshotBacktest {
+        as_of,
+        leads: leads.len() as u64,
+        mqls: mql_ids.len() as u64,
+        won,
+        lost,
+        mqls_won,
+        mqls_lost,
+        precision: ratio(mqls_won, mqls_won + mqls_lost),
+        recall: ratio(mqls_won, won),
+        base_rate: ratio(won, won + lost),
+        mql_ids,
+    }
+}
+
+/// The time of the latest event of a log: where a snapshot ends.
+pub fn latest_event_time(log: &EventLog) -> Option<EventTime> {
+    log.events().iter().map(|event| event.time).max()
+}
+
+/// Scores `log` as of `as_of` (default: its latest event) and backtests its
+/// model on the snapshot; `None` when the log is empty and no time is given.
+pub fn snapshot_backtest_log(
+    log: &EventLog,
+    outcomes: &[Outcome],
+    as_of: Option<EventTime>,
+) -> Option<SnapshotBacktest> {
+    let as_of = as_of.or_else(|| latest_event_time(log))?;
+    Some(snapshot_backtest(&score_log(log, as_of), outcomes, as_of))
+}
+
+/// One snapshot backtest as JSON (rates rounded to 4 decimals, `null`
+/// without a denominator; the MQL ids left out).
+pub fn snapshot_json(name: &str, result: &SnapshotBacktest) -> Value {
+    let optional = |value: Option<f64>| value.map(rounded);
+    json!({
+        "model_name": name,
+        "as_of": result.as_of.to_string(),
+        "leads": result.leads,
+        "mqls": result.mqls,
+        "won": result.won,
+        "lost": result.lost,
+        "mqls_won": result.mqls_won,
+        "mqls_lost": result.mqls_lost,
+        "precision": optional(result.precision),
+        "recall": optional(result.recall),
+        "base_rate": optional(result.base_rate),
+    })
+}
+
+/// Two snapshot backtests side by side, with how many MQLs each model has
+/// that the other does not: `{"model", "against", "only_model",
+/// "only_against"}` (counts; the lists can be long).
+pub fn snapshot_comparison_json(model: (&str, &SnapshotBacktest), against: (&str, &SnapshotBacktest)) -> Value {
+    let first: BTreeSet<&String> = model.1.mql_ids.iter().collect();
+    let second: BTreeSet<&String> = against.1.mql_ids.iter().collect();
+    json!({
+        "model": snapshot_json(model.0, model.1),
+        "against": snapshot_json(against.0, against.1),
+        "only_model": first.difference(&second).count(),
+        "only_against": second.difference(&first).count(),
+    })
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use crate::model::Grade;
+
+    fn time(text: &str) -> EventTime {
+        crate::outcome::parse_time(text).unwrap()
+    }
+
+    fn score(lead_id: &str, mql: bool) -> LeadScore {
+        LeadScore {
+            lead_id: lead_id.into(),
+            engagement: 0.0,
+            fit: 0,
+            grade: Grade::D,
+            persona: None,
+            mql,
+            mql_at: mql.then(|| time("2026-01-01")),
+            first_seen: time("2026-01-01"),
+            last_seen: time("2026-01-01"),
+        }
+    }
+
+    fn outcome(lead_id: &str, stage: OutcomeStage) -> Outcome {
+        Outcome { lead_id: lead_id.into(), stage, at: time("2026-02-01"), reason: None, revenue: None }
+    }
+
+    /// | lead | MQL | outcomes |
+    /// | a | yes | won |
+    /// | b | yes | lost |
+    /// | c | yes | lost, then won (won counts) |
+    /// | d | yes | sql only (no won/lost: left out of precision) |
+    /// | e | no  | won |
+    /// | f | no  | lost |
+    /// | g | no  | - |
+    /// | anon:x | yes | won (anonymous: left out) |
+    /// | (zz, no score) | - | won (unknown: left out) |
+    #[test]
+    fn a_snapshot_backtest_matches_the_hand_computed_figures() {
+        use OutcomeStage::*;
+        let scores = vec![
+            score("a", true),
+            score("anon:x", true),
+            score("b", true),
+            score("c", true),
+            score("d", true),
+            score("e", false),
+            score("f", false),
+            score("g", false),
+        ];
+        let outcomes = vec![
+            outcome("a", Won),
+            outcome("b", Lost),
+            outcome("c", Lost),
+            outcome("c", Won),
+            outcome("d", Sql),
+            outcome("e", Won),
+            outcome("f", Lost),
+            outcome("anon:x", Won),
+            outcome("zz", Won),
+        ];
+        let result = snapshot_backtest(&scores, &outcomes, time("2026-03-01"));
+        assert_eq!((result.leads, result.mqls), (7, 4));
+        assert_eq!(result.mql_ids, ["a", "b", "c", "d"]);
+        // Won: a, c, e. Lost: b, f.
+        assert_eq!((result.won, result.lost), (3, 2));
+        assert_eq!((result.mqls_won, result.mqls_lost), (2, 1));
+        // 2 won of the 3 MQLs with an outcome; 2 of the 3 wins were MQLs; 3 won of 5.
+        assert_eq!(result.precision, Some(2.0 / 3.0));
+        assert_eq!(result.recall, Some(2.0 / 3.0));
+        assert_eq!(result.base_rate, Some(0.6));
+        let json = snapshot_json("m", &result);
+        assert_eq!(json["precision"], json!(0.6667));
+        assert_eq!(json["as_of"], "2026-03-01T00:00:00Z");
+
+        let other = vec![score("a", true), score("e", true), score("b", false)];
+        let second = snapshot_backtest(&other, &outcomes, time("2026-03-01"));
+        // Under the other model: MQLs a, e, both won; b lost and not an MQL.
+        assert_eq!((second.precision, second.recall), (Some(1.0), Some(1.0)));
+        let comparison = snapshot_comparison_json(("one", &result), ("two", &second));
+        assert_eq!((comparison["only_model"].clone(), comparison["only_against"].clone()), (json!(3), json!(1)));
+    }
+
+    #[test]
+    fn a_snapshot_without_outcomes_has_no_rates() {
+        let result = snapshot_backtest(&[score("a", true)], &[], time("2026-03-01"));
+        assert_eq!((result.precision, result.recall, result.base_rate), (None, None, None));
+        assert_eq!(snapshot_json("m", &result)["recall"], Value::Null);
+    }
+}

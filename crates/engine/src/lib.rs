@@ -9,6 +9,7 @@
 pub mod backtest;
 pub mod condition;
 pub mod criteria;
+pub mod crm;
 pub mod explain;
 pub mod identity;
 pub mod kpis;
