@@ -779,11 +779,16 @@ fn generate_rules(
                 values.iter().filter(|value| condition.holds(**value)).count()
             })
             .collect();
-        if supports.iter().filter(|&&support| support > 0).count() < 2 {
+        // Every rule needs `min_support` leads (a rule for a handful would
+        // get a weight from noise, and a huge one: its feature is almost
+        // constant); leads on a rarer one get no points from this trait. A
+        // trait left with one rule that every lead holds says nothing.
+        let kept: Vec<usize> = supports.iter().copied().filter(|&support| support >= min_support).collect();
+        if kept.is_empty() || (kept.len() == 1 && kept[0] == values.len()) {
             continue;
         }
         for ((label, operators), support) in group.into_iter().zip(supports) {
-            if support == 0 {
+            if support < min_support {
                 continue;
             }
             let id = unique_id(&mut ids, &format!("{name}-{label}"));
