@@ -6,8 +6,8 @@ mod commands;
 mod import;
 mod input;
 mod output;
-mod suggest;
 mod snapshot;
+mod suggest;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
