@@ -4,6 +4,8 @@
 //! (`qualify ingest`, `model activate`, `outcomes import`) must give the
 //! same JSON.
 
+mod common;
+
 use assert_cmd::Command;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -114,16 +116,7 @@ u6,won,2026-11-11,,
 const WINDOW: [&str; 4] = ["--from", "2026-11-02", "--to", "2026-11-16T00:00:00Z"];
 
 fn run(dir: &TempDir, args: &[&str]) -> String {
-    let output = Command::cargo_bin("qualify")
-        .expect("the qualify binary is built")
-        .current_dir(dir.path())
-        .env_remove("QUALIFY_DB")
-        .args(args)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap());
-    assert!(output.status.success(), "{args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    stdout
+    common::run(dir, args).stdout
 }
 
 fn json_of(dir: &TempDir, args: &[&str]) -> Value {

@@ -3,7 +3,8 @@
 //! `qualify model activate` and `qualify outcomes import`, against figures
 //! computed by hand.
 
-use assert_cmd::Command;
+mod common;
+
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -50,16 +51,7 @@ u2,won,2026-11-20,,10
 ";
 
 fn run(dir: &TempDir, args: &[&str]) -> String {
-    let output = Command::cargo_bin("qualify")
-        .expect("the qualify binary is built")
-        .current_dir(dir.path())
-        .env_remove("QUALIFY_DB")
-        .args(args)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap());
-    assert!(output.status.success(), "{args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    stdout
+    common::run(dir, args).stdout
 }
 
 fn database() -> TempDir {
@@ -130,13 +122,6 @@ fn the_criteria_report_needs_an_active_model() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("events.ndjson"), EVENTS).unwrap();
     run(&dir, &["ingest", "--db", "store.db", "events.ndjson"]);
-    let output = Command::cargo_bin("qualify")
-        .unwrap()
-        .current_dir(dir.path())
-        .env_remove("QUALIFY_DB")
-        .args(["report", "criteria", "--db", "store.db"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no model is active"));
+    let stderr = common::fails(&dir, &["report", "criteria", "--db", "store.db"]);
+    assert!(stderr.contains("no model is active"), "{stderr}");
 }

@@ -3,7 +3,8 @@
 //! export (`../shared/data/x-education-leads.csv`) with the mapping and
 //! model shipped in `examples/x-education`.
 
-use assert_cmd::Command;
+mod common;
+
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
@@ -19,33 +20,7 @@ fn example(name: &str) -> String {
     repository().join("examples/x-education").join(name).display().to_string()
 }
 
-struct Output {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-fn qualify(dir: &TempDir, args: &[&str]) -> Output {
-    let output = Command::cargo_bin("qualify")
-        .expect("the qualify binary is built")
-        .current_dir(dir.path())
-        .env_remove("QUALIFY_DB")
-        .args(args)
-        .output()
-        .unwrap();
-    Output {
-        success: output.status.success(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
-
-/// Runs `qualify` and insists that it succeeds.
-fn run(dir: &TempDir, args: &[&str]) -> Output {
-    let output = qualify(dir, args);
-    assert!(output.success, "{args:?} failed\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
-    output
-}
+use common::{qualify, run};
 
 fn write(dir: &TempDir, name: &str, contents: impl AsRef<[u8]>) {
     std::fs::write(dir.path().join(name), contents).unwrap();

@@ -3,7 +3,8 @@
 //! model activate`, `qualify outcomes import` and `qualify spend import`,
 //! against figures computed by hand.
 
-use assert_cmd::Command;
+mod common;
+
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -54,16 +55,7 @@ meta,2026-11-01,2026-11-10,100
 ";
 
 fn run(dir: &TempDir, args: &[&str]) -> String {
-    let output = Command::cargo_bin("qualify")
-        .expect("the qualify binary is built")
-        .current_dir(dir.path())
-        .env_remove("QUALIFY_DB")
-        .args(args)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap());
-    assert!(output.status.success(), "{args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    stdout
+    common::run(dir, args).stdout
 }
 
 fn database() -> TempDir {
@@ -164,13 +156,7 @@ fn kpis_of_a_small_database_match_the_hand_computed_figures() {
 #[test]
 fn a_period_that_does_not_end_after_it_starts_is_refused() {
     let dir = database();
-    let output = Command::cargo_bin("qualify")
-        .unwrap()
-        .current_dir(dir.path())
-        .env_remove("QUALIFY_DB")
-        .args(["report", "kpis", "--db", "store.db", "--from", "2026-11-16", "--to", "2026-11-02"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("must be after"));
+    let stderr =
+        common::fails(&dir, &["report", "kpis", "--db", "store.db", "--from", "2026-11-16", "--to", "2026-11-02"]);
+    assert!(stderr.contains("must be after"), "{stderr}");
 }

@@ -4,7 +4,8 @@
 //! wrong way round; then the same data in a store must give the same
 //! suggestion.
 
-use assert_cmd::Command;
+mod common;
+
 use serde_json::Value;
 use std::fmt::Write as _;
 use tempfile::TempDir;
@@ -91,21 +92,9 @@ fn data() -> (String, String) {
     (events, outcomes)
 }
 
-fn qualify(dir: &TempDir, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("qualify")
-        .expect("the qualify binary is built")
-        .current_dir(dir.path())
-        .env_remove("QUALIFY_DB")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn run(dir: &TempDir, args: &[&str]) -> (String, String) {
-    let output = qualify(dir, args);
-    let (stdout, stderr) = (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap());
-    assert!(output.status.success(), "{args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    (stdout, stderr)
+    let output = common::run(dir, args);
+    (output.stdout, output.stderr)
 }
 
 fn files() -> TempDir {
@@ -212,13 +201,9 @@ fn capacity_and_few_outcomes() {
     )
     .unwrap();
     let args = ["suggest", "--events", "events.ndjson", "--outcomes", "tiny.csv", "--model", "model.toml"];
-    let output = qualify(&dir, &args);
-    assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let stderr = common::fails(&dir, &args);
     assert!(stderr.contains("too few outcomes to fit anything: 2 won and 1 lost"), "{stderr}");
 
-    let output = qualify(&dir, &[&FROM_FILES[..], &["--capacity", "lots"]].concat());
-    assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let stderr = common::fails(&dir, &[&FROM_FILES[..], &["--capacity", "lots"]].concat());
     assert!(stderr.contains("\"lots\" is not a capacity: give MQLs per week, like 200 or 200/week"), "{stderr}");
 }
