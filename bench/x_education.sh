@@ -5,7 +5,7 @@
 #
 #   bench/x_education.sh
 #
-# Builds the release binary, imports ../shared/data/x-education-leads.csv
+# Builds the release binary, imports examples/x-education/x-education-leads.csv
 # with examples/x-education/mapping.toml and model.toml into a temporary
 # database, runs
 #   qualify suggest --db DB --generate-rules --format json
@@ -17,7 +17,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 QUALIFY="$ROOT/target/release/qualify"
-DATA="$ROOT/../shared/data/x-education-leads.csv"
+DATA="$ROOT/examples/x-education/x-education-leads.csv"
 VENV="$ROOT/bench/.venv-bench"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/qualify-xed.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT

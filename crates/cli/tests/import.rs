@@ -1,6 +1,6 @@
 //! Black-box tests of `qualify import leads`: the real binary in temporary
 //! directories, on small hand-made CRM exports and on the real X Education
-//! export (`../shared/data/x-education-leads.csv`) with the mapping and
+//! export (`examples/x-education/x-education-leads.csv`) with the mapping and
 //! model shipped in `examples/x-education`.
 
 mod common;
@@ -13,7 +13,7 @@ fn repository() -> PathBuf {
 }
 
 fn x_education_csv() -> PathBuf {
-    repository().join("../shared/data/x-education-leads.csv")
+    repository().join("examples/x-education/x-education-leads.csv")
 }
 
 fn example(name: &str) -> String {
