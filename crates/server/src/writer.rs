@@ -8,12 +8,32 @@ use qualify_engine::live::LiveLog;
 use qualify_engine::time::EventTime;
 use qualify_store::ops::{self, Touched};
 use qualify_store::{Appended, NewEvent, NewReject, SqliteStore, Store};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 /// Requests handled together at most; bounds a group's latency.
 const MAX_GROUP: usize = 64;
+
+/// Frames the write-ahead log may hold before the writer waits for the
+/// checkpointer to catch up (16 MiB of 2 KiB pages). Under steady load the
+/// checkpointer never copies the whole log while the writer keeps adding to
+/// it, so the log would only grow: each group would write past its end,
+/// into new file blocks the kernel must first allocate and zero (a sixth of
+/// the writer's time in `bench/load.sh`). Once the log is wholly copied, the
+/// next group starts it again from the beginning, over blocks already in
+/// memory.
+const RESTART_LOG_FRAMES: i64 = 8192;
+
+/// What the writer and the checkpointer share: the checkpointer holds the
+/// lock while it copies, and says how long the log was.
+#[derive(Default)]
+struct Checkpoints {
+    running: Mutex<()>,
+    log_frames: AtomicI64,
+}
 
 /// One request's share of a group.
 pub struct WriteJob {
@@ -103,19 +123,23 @@ pub fn start(store: SqliteStore, checkpoint_store: SqliteStore, queue: usize) ->
                 tracing::warn!(%error, "cannot hand checkpoints to their own thread; the writer keeps doing them");
             }
             let (wake, wakes) = mpsc::sync_channel::<()>(1);
+            let checkpoints = Arc::new(Checkpoints::default());
+            let shared = Arc::clone(&checkpoints);
             let checkpointer = std::thread::Builder::new()
                 .name("qualify-checkpoint".into())
                 .spawn(move || {
                     // Ends when the writer drops `wake`, after a last checkpoint.
                     while wakes.recv().is_ok() {
-                        if let Err(error) = checkpoint_store.checkpoint() {
-                            tracing::warn!(%error, "checkpoint failed; the next group retries");
+                        let _running = shared.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        match checkpoint_store.checkpoint() {
+                            Ok((frames, _)) => shared.log_frames.store(frames, Ordering::Relaxed),
+                            Err(error) => tracing::warn!(%error, "checkpoint failed; the next group retries"),
                         }
                     }
                     let _ = checkpoint_store.checkpoint();
                 })
                 .expect("the checkpoint thread can be started");
-            run(store, receiver, &wake);
+            run(store, receiver, &wake, &checkpoints);
             drop(wake);
             let _ = checkpointer.join();
         })
@@ -140,7 +164,7 @@ fn load_live(store: &SqliteStore) -> Option<Live> {
     }
 }
 
-fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &SyncSender<()>) {
+fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &SyncSender<()>, checkpoints: &Checkpoints) {
     // Ends when every handle is dropped and the queue is drained.
     let mut live = load_live(&store);
     let mut next: Option<Job> = None;
@@ -177,6 +201,16 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &Sync
                     break;
                 }
                 Err(_) => break,
+            }
+        }
+        if checkpoints.log_frames.load(Ordering::Relaxed) > RESTART_LOG_FRAMES {
+            // Wait for the checkpointer's pass, copy the rest (no one else
+            // writes), and this group restarts the log from its beginning.
+            let _running = checkpoints.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match store.checkpoint() {
+                Ok((frames, copied)) if frames == copied => checkpoints.log_frames.store(0, Ordering::Relaxed),
+                Ok(_) => {} // a reader still uses the log: the next group tries again
+                Err(error) => tracing::warn!(%error, "checkpoint failed; the next group retries"),
             }
         }
         let results = write_group(&mut store, live.as_mut(), &jobs);

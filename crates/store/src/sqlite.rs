@@ -570,9 +570,9 @@ impl SqliteStore {
 
     /// Copies what it can of the write-ahead log back into the database
     /// file without waiting for readers or writers (a passive checkpoint).
-    pub fn checkpoint(&self) -> Result<(), StoreError> {
-        self.connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        Ok(())
+    /// Returns the frames in the log and how many of them are now copied.
+    pub fn checkpoint(&self) -> Result<(i64, i64), StoreError> {
+        Ok(self.connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| Ok((row.get(1)?, row.get(2)?)))?)
     }
 }
 
