@@ -1,8 +1,8 @@
 //! The single writer: one thread owns the write connection and commits the
-//! messages of every request waiting at that moment in one transaction
-//! (group commit), so durability costs one fsync per group, not per
-//! message. It then re-scores the leads the group touched, and only then
-//! answers each request: a 200 means stored, durable and scored.
+//! messages of every request waiting at that moment, with the leads they
+//! re-score, in one transaction (group commit), so durability costs one
+//! fsync per group, not per message. Only then does it answer each request:
+//! a 200 means stored, durable and scored.
 
 use qualify_engine::live::LiveLog;
 use qualify_engine::time::EventTime;
@@ -213,7 +213,27 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &Sync
                 Err(error) => tracing::warn!(%error, "checkpoint failed; the next group retries"),
             }
         }
-        let results = write_group(&mut store, live.as_mut(), &jobs);
+        // One transaction for the group's events, rejects and re-scored
+        // leads: one commit, one sync of the log.
+        let results: Vec<Result<Appended, String>> = match store.begin_group() {
+            Ok(()) => match write_group(&mut store, live.as_mut(), &jobs).and_then(|results| {
+                store.commit_group().map_err(|error| error.to_string())?;
+                Ok(results)
+            }) {
+                Ok(results) => results.into_iter().map(Ok::<Appended, String>).collect::<Vec<_>>(),
+                Err(error) => {
+                    store.rollback_group();
+                    tracing::error!(%error, "storing a group of events failed; nothing of it is kept");
+                    // The in-memory log may hold events that are not stored.
+                    live = load_live(&store);
+                    jobs.iter().map(|_| Err(error.clone())).collect()
+                }
+            },
+            Err(error) => {
+                tracing::error!(%error, "cannot start a group of events");
+                jobs.iter().map(|_| Err(error.to_string())).collect()
+            }
+        };
         for (job, result) in jobs.into_iter().zip(results) {
             // The requester may have gone away; its data is stored anyway.
             let _ = job.reply.send(result);
@@ -223,22 +243,15 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &Sync
     }
 }
 
-fn write_group(store: &mut SqliteStore, live: Option<&mut Live>, jobs: &[WriteJob]) -> Vec<Result<Appended, String>> {
+/// Writes a group's events and rejects and re-scores the leads they touch,
+/// in the group's transaction; any failure fails the whole group.
+fn write_group(store: &mut SqliteStore, live: Option<&mut Live>, jobs: &[WriteJob]) -> Result<Vec<Appended>, String> {
     let groups: Vec<&[NewEvent]> = jobs.iter().map(|job| job.events.as_slice()).collect();
     let rejects: Vec<NewReject> = jobs.iter().flat_map(|job| job.rejects.iter().cloned()).collect();
-    let appended = store.append_event_groups(&groups).and_then(|appended| {
-        if !rejects.is_empty() {
-            store.add_rejects(&rejects)?;
-        }
-        Ok(appended)
-    });
-    let appended = match appended {
-        Ok(appended) => appended,
-        Err(error) => {
-            tracing::error!(%error, "storing a group of events failed");
-            return jobs.iter().map(|_| Err(error.to_string())).collect();
-        }
-    };
+    let appended = store.append_event_groups(&groups).map_err(|error| error.to_string())?;
+    if !rejects.is_empty() {
+        store.add_rejects(&rejects).map_err(|error| error.to_string())?;
+    }
     if let Some(live) = live {
         let now = EventTime::now();
         let lines: Vec<&[u8]> =
@@ -250,13 +263,8 @@ fn write_group(store: &mut SqliteStore, live: Option<&mut Live>, jobs: &[WriteJo
         }
         let identifiers = touched.user_ids.iter().chain(&touched.anonymous_ids).map(String::as_str);
         let (profiles, rows) = live.log.profile_components(identifiers, now);
-        if let Err(error) =
-            ops::store_profiles(store, profiles, &rows, now, live.model_version, live.log.model().recycle_days)
-        {
-            // The events are durable; the leads will be re-scored by the next
-            // event or model activation. Say so in the log, answer success.
-            tracing::error!(%error, "re-scoring after a write failed");
-        }
+        ops::store_profiles(store, profiles, &rows, now, live.model_version, live.log.model().recycle_days)
+            .map_err(|error| format!("re-scoring the group's leads failed: {error}"))?;
     }
-    appended.into_iter().map(Ok).collect()
+    Ok(appended)
 }
