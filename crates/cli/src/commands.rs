@@ -1,5 +1,6 @@
 //! One function per subcommand: read the inputs, call the libraries, print.
 
+use crate::history::History;
 use crate::input::Source;
 use crate::output;
 use crate::{
@@ -36,8 +37,15 @@ fn as_of(text: Option<&str>) -> Result<EventTime> {
 
 /// Reads and checks a model file; every problem is reported at once.
 pub(crate) fn read_model(path: &Path) -> Result<Model> {
+    Ok(read_model_text(path)?.1)
+}
+
+/// A model file's text with the model it holds.
+pub(crate) fn read_model_text(path: &Path) -> Result<(String, Model)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read model file {}", path.display()))?;
-    Model::parse(&text).map_err(|errors| anyhow!("{} has {} problem(s):\n{errors}", path.display(), errors.0.len()))
+    let model = Model::parse(&text)
+        .map_err(|errors| anyhow!("{} has {} problem(s):\n{errors}", path.display(), errors.0.len()))?;
+    Ok((text, model))
 }
 
 /// Reads an events file into a log, reporting each rejected message on
@@ -721,48 +729,17 @@ pub fn backtest(args: BacktestArgs) -> Result<ExitCode> {
     let from = period_bound(from_text, "--from")?;
     let to = period_bound(to_text, "--to")?;
     let period = Period::new(from, to).ok_or_else(|| anyhow!("--to ({to_text}) must be after --from ({from_text})"))?;
-    let (model, against): ((String, Backtest), Option<(String, Backtest)>) = match (&args.events, &args.outcomes) {
-        (Some(events), Some(outcomes)) => {
-            let model_path = args.model.as_deref().ok_or_else(|| anyhow!("--model is required with --events"))?;
-            let outcomes = read_outcomes_file(outcomes)?;
-            let run = |model: Model| -> Result<(String, Backtest)> {
-                let name = model.name.clone();
-                let log = load_events_file(events, Arc::new(model), Keep::ScoringFacts)?;
-                Ok((name, backtest_log(&log, &outcomes, period)))
-            };
-            let first = run(read_model(model_path)?)?;
-            let second = match args.against.as_deref() {
-                None => None,
-                Some("active") => {
-                    bail!("--against active compares with the store's model: leave out --events and --outcomes")
-                }
-                Some(path) => Some(run(read_model(Path::new(path))?)?),
-            };
-            (first, second)
-        }
-        (None, None) => {
-            let store = open_existing_store(&args.db)?;
-            let active = || -> Result<Arc<Model>> {
-                ops::active_model(&store).map_err(ops_error)?.map(|(_, model)| model).ok_or_else(|| {
-                    anyhow!("{} has no active model: give --model or run `qualify model activate`", args.db.display())
-                })
-            };
-            let run = |model: Arc<Model>| -> Result<(String, Backtest)> {
-                Ok((model.name.clone(), ops::backtest(&store, model, period)?))
-            };
-            let first = match &args.model {
-                Some(path) => run(Arc::new(read_model(path)?))?,
-                None => run(active()?)?,
-            };
-            let second = match args.against.as_deref() {
-                None => None,
-                Some("active") => Some(run(active()?)?),
-                Some(path) => Some(run(Arc::new(read_model(Path::new(path))?))?),
-            };
-            (first, second)
-        }
-        _ => bail!("give both --events and --outcomes, or neither to use the store"),
+    let history = History::open(args.events.as_deref(), args.outcomes.as_deref(), &args.db)?;
+    let (_, first) = history.model(args.model.as_deref())?;
+    let second = args.against.as_deref().map(|against| history.against(against)).transpose()?;
+    let outcomes = history.outcomes()?;
+    let run = |model: Model| -> Result<(String, Backtest)> {
+        let name = model.name.clone();
+        let log = history.log(model, Keep::ScoringFacts)?;
+        Ok((name, backtest_log(&log, &outcomes, period)))
     };
+    let model = run(first)?;
+    let against = second.map(|(_, model)| run(model)).transpose()?;
     let format =
         args.format.unwrap_or(if io::stdout().is_terminal() { BacktestFormat::Table } else { BacktestFormat::Json });
     let model = (model.0.as_str(), &model.1);

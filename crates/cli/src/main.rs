@@ -3,6 +3,7 @@
 //! (`qualify-engine`), the store (`qualify-store`) and the generator.
 
 mod commands;
+mod history;
 mod import;
 mod input;
 mod output;

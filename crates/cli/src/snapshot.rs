@@ -2,19 +2,15 @@
 //! (a CRM export), from the store or from files; the figures are the
 //! engine's (`qualify_engine::backtest::snapshot_backtest`).
 
-use crate::commands::{load_events_file, open_existing_store, ops_error, period_bound, read_model, read_outcomes_file};
+use crate::commands::period_bound;
+use crate::history::History;
 use crate::{BacktestArgs, BacktestFormat};
-use anyhow::{Result, anyhow, bail};
-use qualify_engine::Model;
+use anyhow::{Result, anyhow};
 use qualify_engine::backtest::{SnapshotBacktest, snapshot_backtest_log, snapshot_comparison_json, snapshot_json};
 use qualify_engine::log::{EventLog, Keep};
 use qualify_engine::outcome::Outcome;
-use qualify_store::Store;
-use qualify_store::ops;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 pub fn backtest_snapshot(args: BacktestArgs) -> Result<ExitCode> {
     let as_of = args.as_of.as_deref().map(|text| period_bound(text, "--as-of")).transpose()?;
@@ -23,43 +19,12 @@ pub fn backtest_snapshot(args: BacktestArgs) -> Result<ExitCode> {
         let result = snapshot_backtest_log(log, outcomes, as_of).ok_or_else(empty)?;
         Ok((log.model().name.clone(), result))
     };
-    let (model, against) = match (&args.events, &args.outcomes) {
-        (Some(events), Some(outcomes)) => {
-            let model_path = args.model.as_deref().ok_or_else(|| anyhow!("--model is required with --events"))?;
-            let outcomes = read_outcomes_file(outcomes)?;
-            let load = |model: Model| load_events_file(events, Arc::new(model), Keep::ScoringFacts);
-            let first = run(&load(read_model(model_path)?)?, &outcomes)?;
-            let second = match args.against.as_deref() {
-                None => None,
-                Some("active") => {
-                    bail!("--against active compares with the store's model: leave out --events and --outcomes")
-                }
-                Some(path) => Some(run(&load(read_model(Path::new(path))?)?, &outcomes)?),
-            };
-            (first, second)
-        }
-        (None, None) => {
-            let store = open_existing_store(&args.db)?;
-            let outcomes = store.all_outcomes()?;
-            let active = || -> Result<Arc<Model>> {
-                ops::active_model(&store).map_err(ops_error)?.map(|(_, model)| model).ok_or_else(|| {
-                    anyhow!("{} has no active model: give --model or run `qualify model activate`", args.db.display())
-                })
-            };
-            let load = |model: Arc<Model>| ops::load_log(&store, model, Keep::ScoringFacts);
-            let first = match &args.model {
-                Some(path) => run(&load(Arc::new(read_model(path)?))?, &outcomes)?,
-                None => run(&load(active()?)?, &outcomes)?,
-            };
-            let second = match args.against.as_deref() {
-                None => None,
-                Some("active") => Some(run(&load(active()?)?, &outcomes)?),
-                Some(path) => Some(run(&load(Arc::new(read_model(Path::new(path))?))?, &outcomes)?),
-            };
-            (first, second)
-        }
-        _ => bail!("give both --events and --outcomes, or neither to use the store"),
-    };
+    let history = History::open(args.events.as_deref(), args.outcomes.as_deref(), &args.db)?;
+    let (_, first) = history.model(args.model.as_deref())?;
+    let second = args.against.as_deref().map(|against| history.against(against)).transpose()?;
+    let outcomes = history.outcomes()?;
+    let model = run(&history.log(first, Keep::ScoringFacts)?, &outcomes)?;
+    let against = second.map(|(_, model)| run(&history.log(model, Keep::ScoringFacts)?, &outcomes)).transpose()?;
     let format =
         args.format.unwrap_or(if io::stdout().is_terminal() { BacktestFormat::Table } else { BacktestFormat::Json });
     let mut out = BufWriter::new(io::stdout().lock());

@@ -1,18 +1,14 @@
 //! `qualify suggest`: weights fitted on sales' won/lost outcomes, printed
 //! next to the current model's and written as a candidate model file.
 
-use crate::commands::{load_events_file, open_existing_store, read_outcomes_file};
-use anyhow::{Context, Result, anyhow, bail};
+use crate::history::History;
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use qualify_engine::Model;
 use qualify_engine::log::Keep;
 use qualify_engine::suggest::{FeatureSource, SuggestOptions, Suggestion, mean, suggest, suggestion_json};
-use qualify_store::Store;
-use qualify_store::ops;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Args)]
 pub struct SuggestArgs {
@@ -75,13 +71,6 @@ fn parse_capacity(text: &str) -> Result<f64, String> {
     }
 }
 
-fn read_model_text(path: &Path) -> Result<(String, Model)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read model file {}", path.display()))?;
-    let model = Model::parse(&text)
-        .map_err(|errors| anyhow!("{} has {} problem(s):\n{errors}", path.display(), errors.0.len()))?;
-    Ok((text, model))
-}
-
 pub fn run(args: SuggestArgs) -> Result<ExitCode> {
     let options = SuggestOptions {
         folds: usize::from(args.folds),
@@ -94,34 +83,11 @@ pub fn run(args: SuggestArgs) -> Result<ExitCode> {
     if !(args.alpha.is_finite() && args.alpha >= 0.0) {
         bail!("--alpha must be a number 0 or above, found {}", args.alpha);
     }
-    let suggestion = match (&args.events, &args.outcomes) {
-        (Some(events), Some(outcomes)) => {
-            let path = args.model.as_deref().ok_or_else(|| anyhow!("--model is required with --events"))?;
-            let (text, model) = read_model_text(path)?;
-            let outcomes = read_outcomes_file(outcomes)?;
-            let log = load_events_file(events, Arc::new(model), Keep::Profile)?;
-            suggest(&log, &text, &outcomes, &options)?
-        }
-        (None, None) => {
-            let store = open_existing_store(&args.db)?;
-            let (text, model) = match &args.model {
-                Some(path) => read_model_text(path)?,
-                None => {
-                    let stored = store.active_model()?.ok_or_else(|| {
-                        anyhow!(
-                            "{} has no active model: give --model or run `qualify model activate`",
-                            args.db.display()
-                        )
-                    })?;
-                    let model = Model::parse(&stored.toml).map_err(|errors| anyhow!("the active model: {errors}"))?;
-                    (stored.toml, model)
-                }
-            };
-            let log = ops::load_log(&store, Arc::new(model), Keep::Profile)?;
-            suggest(&log, &text, &store.all_outcomes()?, &options)?
-        }
-        _ => bail!("give both --events and --outcomes, or neither to use the store"),
-    };
+    let history = History::open(args.events.as_deref(), args.outcomes.as_deref(), &args.db)?;
+    let (text, model) = history.model(args.model.as_deref())?;
+    let outcomes = history.outcomes()?;
+    let log = history.log(model, Keep::Profile)?;
+    let suggestion = suggest(&log, &text, &outcomes, &options)?;
     std::fs::write(&args.out, &suggestion.model_text)
         .with_context(|| format!("cannot write the suggested model to {}", args.out.display()))?;
     let mut stderr = io::stderr().lock();

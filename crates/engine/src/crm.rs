@@ -15,6 +15,7 @@
 //! are documented in docs/import.md.
 
 use crate::outcome::{LineError, Outcome, OutcomeStage, parse_time};
+use crate::positions::Positions;
 use crate::time::EventTime;
 use serde_json::{Map, Number, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -436,24 +437,18 @@ pub fn parse_csv_time(text: &str) -> Option<EventTime> {
 /// Reads a mapping file's tree, reporting every problem.
 struct Checker<'t> {
     text: &'t str,
-    line_starts: Vec<usize>,
+    positions: Positions<'t>,
     errors: Vec<MappingError>,
     column_places: Vec<ColumnPlace>,
 }
 
 impl<'t> Checker<'t> {
     fn new(text: &'t str) -> Self {
-        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(offset, _)| offset + 1)).collect();
-        Checker { text, line_starts, errors: Vec::new(), column_places: Vec::new() }
+        Checker { text, positions: Positions::new(text), errors: Vec::new(), column_places: Vec::new() }
     }
 
-    /// The 1-based line and column (in characters) of a byte offset.
     fn position(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let line = self.line_starts.partition_point(|&start| start <= offset);
-        let line_start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
-        let column = self.text.get(line_start..offset).map_or(offset - line_start, |before| before.chars().count());
-        (line.max(1), column + 1)
+        self.positions.of(offset)
     }
 
     fn report(&mut self, span: Range<usize>, key: Option<&str>, message: impl Into<String>) {

@@ -18,6 +18,7 @@ pub mod log;
 pub mod message;
 pub mod model;
 pub mod outcome;
+mod positions;
 pub mod score;
 pub mod suggest;
 pub mod time;

@@ -186,19 +186,13 @@ pub fn suggest(
     let decisions = decisions(outcomes);
     let end = log.events().iter().map(|event| event.time).max().unwrap_or(EventTime::from_micros(0));
     let histories = lead_histories(log, end);
-    let known: HashSet<String> = histories.iter().map(|history| history.lead.lead_id(log)).collect();
-    let outcomes_without_lead = decisions.keys().filter(|lead| !known.contains(*lead)).count();
 
     // Each lead as of its decision (the end of the log when it has none):
     // the model's rule facts, its current score and its traits.
     let engagement_columns: Vec<usize> =
         model.engagement.iter().enumerate().filter(|(_, rule)| rule.points != 0.0).map(|(index, _)| index).collect();
     let fit_count: usize = model.personas.iter().map(|persona| persona.fit.len()).sum();
-    struct Facts {
-        row: LeadRow,
-        traits: BTreeMap<String, Value>,
-    }
-    let facts: Vec<Facts> = histories
+    let facts: Vec<(String, LeadRow, BTreeMap<String, Value>)> = histories
         .par_iter()
         .map(|history| {
             let lead_id = history.lead.lead_id(log);
@@ -227,19 +221,17 @@ pub fn suggest(
                 current_mql: is_mql(model, engagement, model.grades.grade(fit)),
                 created,
             };
-            Facts { row, traits }
+            (lead_id, row, traits)
         })
         .collect();
+    let known: HashSet<&str> = facts.iter().map(|(lead_id, _, _)| lead_id.as_str()).collect();
+    let outcomes_without_lead = decisions.keys().filter(|lead| !known.contains(lead.as_str())).count();
+    let (mut rows, lead_traits): (Vec<LeadRow>, Vec<BTreeMap<String, Value>>) =
+        facts.into_iter().map(|(_, row, traits)| (row, traits)).unzip();
 
     let mut sources: Vec<FeatureSource> =
         engagement_columns.iter().map(|&rule| FeatureSource::Engagement(rule)).collect();
     sources.extend((0..fit_count).map(FeatureSource::Fit));
-    let mut rows: Vec<LeadRow> = Vec::with_capacity(facts.len());
-    let mut lead_traits: Vec<BTreeMap<String, Value>> = Vec::with_capacity(facts.len());
-    for Facts { row, traits } in facts {
-        rows.push(row);
-        lead_traits.push(traits);
-    }
     if options.generate_rules {
         let labelled: Vec<&BTreeMap<String, Value>> =
             rows.iter().zip(&lead_traits).filter(|(row, _)| row.label.is_some()).map(|(_, traits)| traits).collect();
@@ -288,31 +280,33 @@ pub fn suggest(
     for fold in 0..options.folds {
         let (train, test): (Vec<usize>, Vec<usize>) = (0..labels.len()).partition(|&index| folds[index] != fold);
         let fitted = fit_regression(&matrix, &labels, &train, options.alpha)?;
-        let train_rows: Vec<Vec<f64>> = train.iter().map(|&index| matrix[index].clone()).collect();
-        let points = to_points(&fitted.weights, &kinds, &train_rows);
+        let points = to_points(&fitted.weights, &kinds, &matrix, &train);
         let test_labels: Vec<bool> = test.iter().map(|&index| labels[index]).collect();
         let score_of = |score: &dyn Fn(usize) -> f64| -> f64 {
             let scores: Vec<f64> = test.iter().map(|&index| score(index)).collect();
             auc(&scores, &test_labels)
         };
         cross_validation.current.push(score_of(&|index| rows[labelled[index]].current_score));
-        cross_validation.suggested.push(score_of(&|index| points_score(&matrix[index], &points.points, &kinds).0));
+        cross_validation.suggested.push(score_of(&|index| {
+            let (engagement, fit) = points_score(&matrix[index], &points, &kinds);
+            engagement + fit as f64
+        }));
         cross_validation.regression.push(score_of(&|index| fitted.linear(&matrix[index])));
     }
 
     // The suggestion itself: fitted on every labelled lead.
     let all: Vec<usize> = (0..labels.len()).collect();
     let fitted = fit_regression(&matrix, &labels, &all, options.alpha)?;
-    let points = to_points(&fitted.weights, &kinds, &matrix);
+    let points = to_points(&fitted.weights, &kinds, &matrix, &all);
     let scored: Vec<(f64, i64)> = rows
         .iter()
         .map(|row| {
             let values: Vec<f64> = varying.iter().map(|&column| row.values[column]).collect();
-            points_score(&values, &points.points, &kinds).1
+            points_score(&values, &points, &kinds)
         })
         .collect();
     let mut threshold = pick_threshold(&rows, &scored, options.capacity_per_week);
-    let has_fit = points.points.iter().zip(&kinds).any(|(points, kind)| *points != 0 && *kind != Kind::Engagement);
+    let has_fit = points.iter().zip(&kinds).any(|(points, kind)| *points != 0 && *kind != Kind::Engagement);
     if !has_fit {
         threshold.min_grade = Grade::D;
     }
@@ -337,7 +331,7 @@ pub fn suggest(
             won: fired.iter().filter(|&&index| labels[index]).count(),
             weight: fitted.weights[position],
             old_points,
-            points: points.points[position],
+            points: points[position],
         });
     }
 
@@ -476,17 +470,12 @@ fn fit_regression(matrix: &[Vec<f64>], labels: &[bool], among: &[usize], alpha: 
     Ok(Fitted { intercept, weights })
 }
 
-struct Points {
-    /// Per feature, after the group shifts.
-    points: Vec<i64>,
-}
-
 /// Rounded points from weights: each group of exclusive rules shifted so
 /// that its lowest rule gets 0, then one scale for every feature such that
-/// the highest fit among `rows` is 100 (the spec clamps fit to 0..=100; a
+/// the highest fit among the rows `among` of `matrix` is 100 (the spec clamps fit to 0..=100; a
 /// combination no lead had may reach more and is clamped), or, without fit
 /// rules, that the largest engagement weight is worth 100 points.
-fn to_points(weights: &[f64], kinds: &[Kind], rows: &[Vec<f64>]) -> Points {
+fn to_points(weights: &[f64], kinds: &[Kind], matrix: &[Vec<f64>], among: &[usize]) -> Vec<i64> {
     let mut shifted = weights.to_vec();
     let mut group_low: HashMap<&str, f64> = HashMap::new();
     for (weight, kind) in weights.iter().zip(kinds) {
@@ -500,10 +489,10 @@ fn to_points(weights: &[f64], kinds: &[Kind], rows: &[Vec<f64>]) -> Points {
             *value -= group_low[group.as_str()];
         }
     }
-    let fit_reach = rows
+    let fit_reach = among
         .iter()
-        .map(|values| {
-            values
+        .map(|&row| {
+            matrix[row]
                 .iter()
                 .zip(&shifted)
                 .zip(kinds)
@@ -520,12 +509,12 @@ fn to_points(weights: &[f64], kinds: &[Kind], rows: &[Vec<f64>]) -> Points {
         .fold(0.0, f64::max);
     let reach = if fit_reach > 0.0 { fit_reach } else { engagement_reach };
     let scale = if reach > 0.0 { 100.0 / reach } else { 0.0 };
-    Points { points: shifted.iter().map(|value| (value * scale).round() as i64).collect() }
+    shifted.iter().map(|value| (value * scale).round() as i64).collect()
 }
 
-/// A lead's score under the suggested points: (engagement + fit, and the
-/// two apart), fit clamped to 0..=100 as the spec does.
-fn points_score(values: &[f64], points: &[i64], kinds: &[Kind]) -> (f64, (f64, i64)) {
+/// A lead's engagement and fit under the suggested points, fit clamped to
+/// 0..=100 as the spec does.
+fn points_score(values: &[f64], points: &[i64], kinds: &[Kind]) -> (f64, i64) {
     let mut engagement = 0.0;
     let mut fit = 0i64;
     for ((value, points), kind) in values.iter().zip(points).zip(kinds) {
@@ -538,8 +527,7 @@ fn points_score(values: &[f64], points: &[i64], kinds: &[Kind]) -> (f64, (f64, i
             }
         }
     }
-    let fit = fit.clamp(0, 100);
-    (engagement + fit as f64, (tidy(engagement), fit))
+    (tidy(engagement), fit.clamp(0, 100))
 }
 
 /// The suggested MQL condition: `engagement >= T` and a grade of B or

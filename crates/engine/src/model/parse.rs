@@ -12,6 +12,7 @@
 
 use super::{EngagementRule, FitRule, Grade, GradeBounds, Model, MqlCondition, PathMatch, Persona, Selector};
 use crate::condition::{Condition, OPERATOR_NAMES, Operand, Operator};
+use crate::positions::Positions;
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::ops::Range;
@@ -128,30 +129,18 @@ struct DefinedId {
 
 struct Checker<'t> {
     text: &'t str,
-    /// Byte offset of the start of each line, to turn offsets into positions.
-    line_starts: Vec<usize>,
+    positions: Positions<'t>,
     errors: Vec<ModelError>,
     ids: Vec<DefinedId>,
 }
 
 impl<'t> Checker<'t> {
     fn new(text: &'t str) -> Self {
-        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(offset, _)| offset + 1)).collect();
-        Checker { text, line_starts, errors: Vec::new(), ids: Vec::new() }
+        Checker { text, positions: Positions::new(text), errors: Vec::new(), ids: Vec::new() }
     }
 
-    /// The 1-based line and column (in characters) of a byte offset.
     fn position(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let line = self.line_starts.partition_point(|&start| start <= offset);
-        let line_start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
-        let column = match self.text.get(line_start..offset) {
-            Some(before) => before.chars().count(),
-            // Spans from the parser always fall on character boundaries;
-            // counting bytes keeps a wrong one from ever panicking.
-            None => offset - line_start,
-        };
-        (line.max(1), column + 1)
+        self.positions.of(offset)
     }
 
     /// The text of a span as the user wrote it, to quote it back in messages.
