@@ -754,15 +754,7 @@ async fn criteria_report(
         None => EventTime::now(),
         Some(text) => time_parameter("as_of", text)?,
     };
-    let report = state
-        .readers
-        .run(move |store| {
-            ops::criteria(store, as_of).map_err(|error| match error {
-                OpsError::Store(error) => ApiError::from(error),
-                OpsError::InvalidModel(errors) => ApiError::internal(errors),
-            })
-        })
-        .await?;
+    let report = state.readers.run(move |store| ops::criteria(store, as_of).map_err(ApiError::from_stored)).await?;
     let report = report.ok_or_else(|| ApiError::NotFound("no model is active yet: PUT one to /api/models".into()))?;
     Ok(Json(criteria_json(&report)))
 }
@@ -836,10 +828,7 @@ async fn backtest(
                 return Ok(backtest_json(&name, &result));
             }
             let (_, active) = ops::active_model(store)
-                .map_err(|error| match error {
-                    OpsError::Store(error) => ApiError::from(error),
-                    OpsError::InvalidModel(errors) => ApiError::internal(errors),
-                })?
+                .map_err(ApiError::from_stored)?
                 .ok_or_else(|| ApiError::NotFound("no model is active yet: PUT one to /api/models".into()))?;
             let active_name = active.name.clone();
             let other = ops::backtest(store, active, period)?;

@@ -68,6 +68,15 @@ impl ApiError {
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
         ApiError::Internal(error.to_string())
     }
+
+    /// An operation on stored data failed: a stored model that no longer
+    /// parses is the server's fault, not the caller's.
+    pub fn from_stored(error: qualify_store::ops::OpsError) -> ApiError {
+        match error {
+            qualify_store::ops::OpsError::Store(error) => ApiError::from(error),
+            qualify_store::ops::OpsError::InvalidModel(errors) => ApiError::internal(errors),
+        }
+    }
 }
 
 impl From<qualify_store::StoreError> for ApiError {

@@ -12,21 +12,13 @@ use axum::response::Html;
 use maud::html;
 use qualify_engine::criteria::CriteriaReport;
 use qualify_engine::time::EventTime;
-use qualify_store::ops::{self, OpsError};
+use qualify_store::ops;
 
 #[tracing::instrument(skip_all)]
 pub async fn page(State(state): State<AppState>, user: SignedIn) -> Result<Html<String>, PageError> {
     user.require(Permission::Read)?;
     let now = EventTime::now();
-    let report = state
-        .readers
-        .run(move |store| {
-            ops::criteria(store, now).map_err(|error| match error {
-                OpsError::Store(error) => ApiError::from(error),
-                OpsError::InvalidModel(errors) => ApiError::internal(errors),
-            })
-        })
-        .await?;
+    let report = state.readers.run(move |store| ops::criteria(store, now).map_err(ApiError::from_stored)).await?;
     Ok(match report {
         Some(report) => markup(&user, &report),
         None => layout(
