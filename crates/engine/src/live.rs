@@ -1,8 +1,10 @@
 //! A log that grows while a server runs, with what it takes to re-score one
 //! identity component at a time without reading the store again: for each
-//! identifier, the events that carry it.
+//! identifier, the events that carry it, and for each event its place in the
+//! store (its sequence number), so that a lead's own events can be read back
+//! whole (for an explanation) without an index of the store by identifier.
 
-use crate::log::{AppendSummary, EventLog, Keep, NameId};
+use crate::log::{AppendSummary, Appended, EventLog, Keep, NameId, prepare_numbered_lines};
 use crate::model::Model;
 use crate::score::{LeadProfile, profile_among};
 use crate::time::EventTime;
@@ -13,15 +15,22 @@ pub struct LiveLog {
     /// For each identifier, the events carrying it (as userId, anonymousId
     /// or previousId), in acceptance order.
     events_by_name: Vec<Vec<u32>>,
+    /// The store's sequence number of each event, in acceptance order.
+    seqs: Vec<i64>,
 }
 
 impl LiveLog {
     pub fn new(model: Arc<Model>) -> LiveLog {
-        LiveLog { log: EventLog::new(model, Keep::Profile), events_by_name: Vec::new() }
+        LiveLog { log: EventLog::new(model, Keep::Profile), events_by_name: Vec::new(), seqs: Vec::new() }
     }
 
     pub fn model(&self) -> &Model {
         self.log.model()
+    }
+
+    /// The model the log was prepared for, shared.
+    pub fn shared_model(&self) -> Arc<Model> {
+        self.log.shared_model()
     }
 
     pub fn len(&self) -> usize {
@@ -32,10 +41,30 @@ impl LiveLog {
         self.log.is_empty()
     }
 
-    /// Appends NDJSON lines (see [`EventLog::append_lines`]) and indexes them.
-    pub fn append_lines(&mut self, lines: &[&[u8]], first_line_number: u64, received: EventTime) -> AppendSummary {
+    /// Appends stored events: `lines[i]` is the JSON text of the event the
+    /// store numbered `seqs[i]` (which a rejection names as its line). An
+    /// event the log already has (by `messageId`) is skipped.
+    pub fn append_stored(&mut self, lines: &[&[u8]], seqs: &[i64], received: EventTime) -> AppendSummary {
+        assert_eq!(lines.len(), seqs.len(), "one sequence number per stored event");
         let before = self.log.len();
-        let summary = self.log.append_lines(lines, first_line_number, received);
+        let model = self.log.shared_model();
+        let keep = self.log.keep();
+        let prepared = prepare_numbered_lines(lines, |offset| seqs[offset] as u64, &model, keep, received);
+        let mut summary = AppendSummary::default();
+        for (seq, messages) in seqs.iter().zip(prepared) {
+            for result in messages {
+                match result {
+                    Ok(message) => match self.log.append(message) {
+                        Appended::Accepted => {
+                            summary.accepted += 1;
+                            self.seqs.push(*seq);
+                        }
+                        Appended::Duplicate => summary.duplicates += 1,
+                    },
+                    Err(rejection) => summary.rejections.push(rejection),
+                }
+            }
+        }
         self.events_by_name.resize(self.log.name_count(), Vec::new());
         for (index, event) in self.log.events().iter().enumerate().skip(before) {
             for name in [event.user(), event.anonymous(), event.previous()].into_iter().flatten() {
@@ -46,6 +75,15 @@ impl LiveLog {
             }
         }
         summary
+    }
+
+    /// The store's sequence numbers of the events of a lead's identity
+    /// component (the lead a userId or `anon:<anonymousId>` names), in
+    /// acceptance order; none for a lead the log does not know.
+    pub fn lead_seqs(&self, lead_id: &str) -> Vec<i64> {
+        let identifier = lead_id.strip_prefix("anon:").unwrap_or(lead_id);
+        let names = self.log.name_id(identifier);
+        self.component_events(names).into_iter().map(|index| self.seqs[index as usize]).collect()
     }
 
     /// The events of the identity components of these identifiers: every

@@ -365,19 +365,31 @@ pub fn prepare_lines<'a>(
     keep: Keep,
     received: EventTime,
 ) -> PreparedLines<'a> {
+    let per_line = prepare_numbered_lines(lines, |offset| first_line_number + offset as u64, model, keep, received);
+    let mut prepared = Vec::with_capacity(per_line.iter().map(Vec::len).sum());
+    prepared.extend(per_line.into_iter().flatten());
+    prepared
+}
+
+/// Parses and prepares lines on every core, keeping each line's messages
+/// apart; `line_number(i)` is the number to report for `lines[i]`.
+pub fn prepare_numbered_lines<'a>(
+    lines: &[&'a [u8]],
+    line_number: impl Fn(usize) -> u64 + Sync,
+    model: &Model,
+    keep: Keep,
+    received: EventTime,
+) -> Vec<PreparedLines<'a>> {
     use rayon::prelude::*;
     // Small runs are not worth a thread hand-off.
     let minimum_run = 256;
     // One slot per line, so that rayon writes the results in place.
-    let per_line: Vec<Vec<Result<PreparedMessage<'a>, Rejection>>> = lines
+    lines
         .par_iter()
         .with_min_len(minimum_run)
         .enumerate()
-        .map(|(offset, bytes)| prepare_line(bytes, first_line_number + offset as u64, model, keep, received))
-        .collect();
-    let mut prepared = Vec::with_capacity(per_line.iter().map(Vec::len).sum());
-    prepared.extend(per_line.into_iter().flatten());
-    prepared
+        .map(|(offset, bytes)| prepare_line(bytes, line_number(offset), model, keep, received))
+        .collect()
 }
 
 /// Splits a buffer of NDJSON into lines: on `\n`, dropping a `\r` before it;

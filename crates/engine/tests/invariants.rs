@@ -150,10 +150,13 @@ proptest! {
         let (first, second) = lines.split_at(split);
         let bytes = |part: &[String]| part.iter().map(|line| line.as_bytes().to_vec()).collect::<Vec<_>>();
         let mut live = LiveLog::new(Arc::clone(&model));
+        let mut next_seq = 1;
         for part in [first, second] {
             let owned = bytes(part);
             let slices: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-            live.append_lines(&slices, 1, EventTime::from_micros(0));
+            let seqs: Vec<i64> = (next_seq..).take(slices.len()).collect();
+            next_seq += slices.len() as i64;
+            live.append_stored(&slices, &seqs, EventTime::from_micros(0));
         }
         // The identifiers the second part carries.
         let identifiers: Vec<String> = second

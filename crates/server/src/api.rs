@@ -6,7 +6,7 @@ use crate::AppState;
 use crate::auth::{self, Permission};
 use crate::error::ApiError;
 use crate::openapi as doc;
-use crate::writer::QueueError;
+use crate::writer::{QueueError, WriterHandle};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
@@ -403,12 +403,15 @@ async fn record_outcome(
     Ok(Json(lead_detail_json(&lead, &transitions)))
 }
 
-/// The active model and the log of one lead's identity component.
-fn lead_log(store: &dyn Store, lead_id: &str) -> Result<qualify_engine::log::EventLog, ApiError> {
-    let (_, model) = ops::active_model(store)
-        .map_err(|error| ApiError::internal(error))?
-        .ok_or_else(|| ApiError::NotFound("no model is active yet: PUT one to /api/models".into()))?;
-    Ok(ops::lead_log(store, lead_id, model)?)
+/// The log of one lead's identity component, prepared for the active model.
+fn lead_log(
+    writer: &WriterHandle,
+    store: &dyn Store,
+    lead_id: &str,
+) -> Result<qualify_engine::log::EventLog, ApiError> {
+    writer
+        .lead_log(store, lead_id)?
+        .ok_or_else(|| ApiError::NotFound("no model is active yet: PUT one to /api/models".into()))
 }
 
 /// Why a lead has its scores now: every engagement rule with the events it
@@ -435,7 +438,8 @@ async fn lead_explanation(
     authorize(&state, &headers, Permission::Read).await?;
     let now = EventTime::now();
     let id = lead_id.clone();
-    let explanation = state.readers.run(move |store| Ok(explain(&lead_log(store, &id)?, &id, now))).await?;
+    let writer = state.writer.clone();
+    let explanation = state.readers.run(move |store| Ok(explain(&lead_log(&writer, store, &id)?, &id, now))).await?;
     let explanation = explanation.ok_or_else(|| ApiError::NotFound(format!("no lead {lead_id:?}")))?;
     Ok(Json(serde_json::to_value(explanation).map_err(ApiError::internal)?))
 }
@@ -463,7 +467,8 @@ async fn lead_timeline(
     authorize(&state, &headers, Permission::Read).await?;
     let now = EventTime::now();
     let id = lead_id.clone();
-    let entries = state.readers.run(move |store| Ok(timeline(&lead_log(store, &id)?, &id, now))).await?;
+    let writer = state.writer.clone();
+    let entries = state.readers.run(move |store| Ok(timeline(&lead_log(&writer, store, &id)?, &id, now))).await?;
     let entries = entries.ok_or_else(|| ApiError::NotFound(format!("no lead {lead_id:?}")))?;
     Ok(Json(json!({ "lead_id": lead_id, "as_of": now.to_string(), "events": entries })))
 }

@@ -5,12 +5,13 @@
 //! a 200 means stored, durable and scored.
 
 use qualify_engine::live::LiveLog;
+use qualify_engine::log::EventLog;
 use qualify_engine::time::EventTime;
 use qualify_store::ops::{self, Touched};
-use qualify_store::{Appended, NewEvent, NewReject, SqliteStore, Store};
+use qualify_store::{Appended, NewEvent, NewReject, SqliteStore, Store, StoreError};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
@@ -73,7 +74,12 @@ pub enum QueueError {
 #[derive(Clone)]
 pub struct WriterHandle {
     sender: SyncSender<Job>,
+    live: SharedLive,
 }
+
+/// The writer's in-memory log, which readers consult to find a lead's
+/// events (the store has no index of events by identifier).
+type SharedLive = Arc<RwLock<Option<Live>>>;
 
 impl WriterHandle {
     /// Queues a request's messages; refuses at once when the queue is full.
@@ -109,6 +115,29 @@ impl WriterHandle {
         self.queue(job, answer).await
     }
 
+    /// The log of one lead's identity component, prepared for the active
+    /// model with everything kept (for explanations and timelines); `None`
+    /// when no model is active. The writer's in-memory log says which
+    /// stored events are the lead's, and `store` reads them by sequence
+    /// number. Without that log (no model was active when the writer
+    /// started, or it failed to load) the store finds them itself, reading
+    /// its whole log.
+    pub fn lead_log(&self, store: &dyn Store, lead_id: &str) -> Result<Option<EventLog>, StoreError> {
+        let found = {
+            let live = self.live.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            live.as_ref().map(|live| (live.log.shared_model(), live.log.lead_seqs(lead_id)))
+        };
+        match found {
+            Some((model, seqs)) => Ok(Some(ops::lead_log_of_seqs(store, &seqs, model)?)),
+            None => match ops::active_model(store) {
+                Ok(Some((_, model))) => Ok(Some(ops::lead_log(store, lead_id, model)?)),
+                Ok(None) => Ok(None),
+                Err(ops::OpsError::Store(error)) => Err(error),
+                Err(error) => Err(StoreError::Corrupt(error.to_string())),
+            },
+        }
+    }
+
     async fn queue<R>(&self, job: Job, answer: oneshot::Receiver<R>) -> Result<R, QueueError> {
         self.sender.try_send(job).map_err(|error| match error {
             TrySendError::Full(_) => QueueError::Full,
@@ -127,6 +156,10 @@ impl WriterHandle {
 /// [`RESTART_LOG_FRAMES`]).
 pub fn start(store: SqliteStore, checkpoint_store: SqliteStore, queue: usize) -> (WriterHandle, JoinHandle<()>) {
     let (sender, receiver) = mpsc::sync_channel(queue);
+    // Loaded before the first request is taken, so a reader never finds it
+    // missing while the writer starts.
+    let live: SharedLive = Arc::new(RwLock::new(load_live(&store)));
+    let writer_live = Arc::clone(&live);
     let thread = std::thread::Builder::new()
         .name("qualify-writer".into())
         .spawn(move || {
@@ -150,17 +183,17 @@ pub fn start(store: SqliteStore, checkpoint_store: SqliteStore, queue: usize) ->
                     let _ = checkpoint_store.checkpoint();
                 })
                 .expect("the checkpoint thread can be started");
-            run(store, receiver, &wake, &checkpoints);
+            run(store, receiver, &writer_live, &wake, &checkpoints);
             drop(wake);
             let _ = checkpointer.join();
         })
         .expect("the writer thread can be started");
-    (WriterHandle { sender }, thread)
+    (WriterHandle { sender, live }, thread)
 }
 
 /// The active model's version and the whole log in memory, so that a group
 /// re-scores its leads without reading their histories back from the store.
-struct Live {
+pub struct Live {
     model_version: i64,
     log: LiveLog,
 }
@@ -175,9 +208,20 @@ fn load_live(store: &SqliteStore) -> Option<Live> {
     }
 }
 
-fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &SyncSender<()>, checkpoints: &Checkpoints) {
+/// Replaces the in-memory log (loaded first, so readers wait only for the swap).
+fn reload(live: &SharedLive, store: &SqliteStore) {
+    let loaded = load_live(store);
+    *live.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = loaded;
+}
+
+fn run(
+    mut store: SqliteStore,
+    receiver: Receiver<Job>,
+    live: &SharedLive,
+    wake_checkpointer: &SyncSender<()>,
+    checkpoints: &Checkpoints,
+) {
     // Ends when every handle is dropped and the queue is drained.
-    let mut live = load_live(&store);
     let mut next: Option<Job> = None;
     let mut groups_since_checkpoint = 0;
     loop {
@@ -192,7 +236,7 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &Sync
             Job::Exclusive(operation) => {
                 operation(&mut store);
                 // The operation may have activated another model.
-                live = load_live(&store);
+                reload(live, &store);
                 let _ = wake_checkpointer.try_send(());
                 continue;
             }
@@ -228,7 +272,7 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &Sync
         // One transaction for the group's events, rejects and re-scored
         // leads: one commit, one sync of the log.
         let results: Vec<Result<Appended, String>> = match store.begin_group() {
-            Ok(()) => match write_group(&mut store, live.as_mut(), &jobs).and_then(|results| {
+            Ok(()) => match write_group(&mut store, live, &jobs).and_then(|results| {
                 store.commit_group().map_err(|error| error.to_string())?;
                 Ok(results)
             }) {
@@ -237,7 +281,7 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &Sync
                     store.rollback_group();
                     tracing::error!(%error, "storing a group of events failed; nothing of it is kept");
                     // The in-memory log may hold events that are not stored.
-                    live = load_live(&store);
+                    reload(live, &store);
                     jobs.iter().map(|_| Err(error.clone())).collect()
                 }
             },
@@ -261,25 +305,36 @@ fn run(mut store: SqliteStore, receiver: Receiver<Job>, wake_checkpointer: &Sync
 
 /// Writes a group's events and rejects and re-scores the leads they touch,
 /// in the group's transaction; any failure fails the whole group.
-fn write_group(store: &mut SqliteStore, live: Option<&mut Live>, jobs: &[WriteJob]) -> Result<Vec<Appended>, String> {
+fn write_group(store: &mut SqliteStore, live: &SharedLive, jobs: &[WriteJob]) -> Result<Vec<Appended>, String> {
     let groups: Vec<&[NewEvent]> = jobs.iter().map(|job| job.events.as_slice()).collect();
     let rejects: Vec<NewReject> = jobs.iter().flat_map(|job| job.rejects.iter().cloned()).collect();
-    let appended = store.append_event_groups(&groups).map_err(|error| error.to_string())?;
+    let (appended, seqs) = store.append_event_groups_with_seqs(&groups).map_err(|error| error.to_string())?;
     if !rejects.is_empty() {
         store.add_rejects(&rejects).map_err(|error| error.to_string())?;
     }
-    if let Some(live) = live {
+    let mut guard = live.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(live) = guard.as_mut() {
         let now = EventTime::now();
-        let lines: Vec<&[u8]> =
-            groups.iter().flat_map(|events| events.iter().map(|event| event.json.as_bytes())).collect();
-        live.log.append_lines(&lines, 1, now);
+        let mut lines: Vec<&[u8]> = Vec::new();
+        let mut stored_seqs: Vec<i64> = Vec::new();
+        let events = groups.iter().flat_map(|events| events.iter());
+        for (event, seq) in events.zip(&seqs) {
+            if let Some(seq) = seq {
+                lines.push(event.json.as_bytes());
+                stored_seqs.push(*seq);
+            }
+        }
+        live.log.append_stored(&lines, &stored_seqs, now);
         let mut touched = Touched::default();
         for events in &groups {
             ops::note_touched(events, &mut touched);
         }
         let identifiers = touched.user_ids.iter().chain(&touched.anonymous_ids).map(String::as_str);
         let (profiles, rows) = live.log.profile_components(identifiers, now);
-        ops::store_profiles(store, profiles, &rows, now, live.model_version, live.log.model().recycle_days)
+        let (version, recycle_days) = (live.model_version, live.log.model().recycle_days);
+        // Readers may look up leads while the rows are written.
+        drop(guard);
+        ops::store_profiles(store, profiles, &rows, now, version, recycle_days)
             .map_err(|error| format!("re-scoring the group's leads failed: {error}"))?;
     }
     Ok(appended)

@@ -38,6 +38,7 @@ macro_rules! conformance_tests {
             any_batches_keep_the_first_event_of_each_key_in_acceptance_order,
             appending_groups_counts_each_group_and_the_same_batch_twice_is_all_duplicates,
             appending_no_groups_or_empty_groups_counts_nothing,
+            appending_gives_each_stored_event_its_sequence_number_and_reads_them_back_by_it,
             any_grouping_of_batches_stores_and_counts_as_appending_them_one_by_one,
             paging_visits_every_event_once_in_order_whatever_the_page_size,
             paging_an_empty_log_visits_nothing,
@@ -284,6 +285,26 @@ pub fn appending_no_groups_or_empty_groups_counts_nothing(fresh_store: FreshStor
         [Appended::default(), Appended { accepted: 1, duplicates: 0 }, Appended::default()]
     );
     assert_eq!(message_ids(&all_events(&*store)), ["k1"]);
+}
+
+pub fn appending_gives_each_stored_event_its_sequence_number_and_reads_them_back_by_it(fresh_store: FreshStore<'_>) {
+    let mut store = fresh_store();
+    let (_, first) = store.append_event_groups_with_seqs(&[&[event("k0"), event("k1")]]).unwrap();
+    let (appended, seqs) =
+        store.append_event_groups_with_seqs(&[&[event("k1"), event("k2")], &[], &[event("k3"), event("k2")]]).unwrap();
+    assert_eq!(appended.len(), 3);
+    let stored = all_events(&*store);
+    let stored_seqs: Vec<i64> = stored.iter().map(|event| event.seq).collect();
+    let given: Vec<i64> = first.iter().chain(&seqs).flatten().copied().collect();
+    // One per event, `None` for each duplicate; the stored ones, in order.
+    assert_eq!(first.len(), 2);
+    assert_eq!(seqs.iter().map(Option::is_some).collect::<Vec<_>>(), [false, true, true, false]);
+    assert_eq!(given, stored_seqs);
+    // Read back by any of them, in acceptance order; unknown ones are left out.
+    let wanted = [stored_seqs[3], stored_seqs[0], stored_seqs[3] + 1_000];
+    assert_eq!(message_ids(&store.events_by_seq(&wanted).unwrap()), ["k0", "k3"]);
+    assert_eq!(store.events_by_seq(&[]).unwrap(), []);
+    assert_eq!(store.events_by_seq(&stored_seqs).unwrap(), stored);
 }
 
 /// For any batches, and any way of grouping consecutive batches into calls:

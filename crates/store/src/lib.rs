@@ -272,7 +272,17 @@ pub trait Store {
     /// or an earlier one (the same batch given twice: the second copy is all
     /// duplicates). Returns one count per group, in order. All or nothing;
     /// durable on return.
-    fn append_event_groups(&mut self, groups: &[&[NewEvent]]) -> Result<Vec<Appended>, StoreError>;
+    fn append_event_groups(&mut self, groups: &[&[NewEvent]]) -> Result<Vec<Appended>, StoreError> {
+        Ok(self.append_event_groups_with_seqs(groups)?.0)
+    }
+
+    /// [`Store::append_event_groups`], also giving each event's sequence
+    /// number (its place in [`Store::for_each_event_page`]'s order), `None`
+    /// for a duplicate: one per event of the groups, in order.
+    fn append_event_groups_with_seqs(
+        &mut self,
+        groups: &[&[NewEvent]],
+    ) -> Result<(Vec<Appended>, Vec<Option<i64>>), StoreError>;
 
     /// Every stored event, in acceptance order, handed over in pages.
     fn for_each_event_page(
@@ -283,11 +293,18 @@ pub trait Store {
 
     /// The events that carry any of these userIds (as userId or previousId)
     /// or anonymousIds (as anonymousId or previousId), in acceptance order.
+    /// The ids have no index (appending would pay for one per event), so
+    /// this reads the whole log: a server finds a lead's events through its
+    /// in-memory log and [`Store::events_by_seq`] instead.
     fn events_for_identities(
         &self,
         user_ids: &[String],
         anonymous_ids: &[String],
     ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The events with these sequence numbers (unknown ones are left out),
+    /// in acceptance order.
+    fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// The identifiers linked to these by stored identity links: for each
     /// given userId its anonymousIds and aliased userIds, for each

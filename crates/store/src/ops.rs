@@ -7,13 +7,13 @@
 //! lead's scores depend only on the events of its component, so
 //! re-scoring the component gives exactly what re-scoring the world would.
 
-use crate::{LeadQuery, LeadRecord, LeadSort, NewEvent, StageTransition, Store, StoreError, StoredModel};
+use crate::{LeadQuery, LeadRecord, LeadSort, NewEvent, StageTransition, Store, StoreError, StoredEvent, StoredModel};
 use qualify_engine::Model;
 use qualify_engine::backtest::{Backtest, backtest_log};
 use qualify_engine::criteria::{CriteriaReport, compute_criteria, lead_rules};
 use qualify_engine::kpis::{Grouping, KpiRow, LeadFacts, Period, compute_kpis};
 use qualify_engine::live::LiveLog;
-use qualify_engine::log::{AppendSummary, EventLog, Keep, dedup_key};
+use qualify_engine::log::{AppendSummary, EventLog, Keep, dedup_key, prepare_numbered_lines};
 use qualify_engine::message::{Message, Rejection, parse_line_bytes};
 use qualify_engine::model::ModelErrors;
 use qualify_engine::outcome::{LineError, Numbered, Outcome};
@@ -135,20 +135,25 @@ pub fn active_model(store: &dyn Store) -> Result<Option<(StoredModel, Arc<Model>
 pub fn load_log(store: &dyn Store, model: Arc<Model>, keep: Keep) -> Result<EventLog, StoreError> {
     let mut log = EventLog::new(model, keep);
     let received = EventTime::now();
-    append_stored_log(store, |lines, first_line| log.append_lines(lines, first_line, received))?;
+    append_stored_log(store, |lines, seqs| {
+        let model = log.shared_model();
+        let prepared = prepare_numbered_lines(lines, |offset| seqs[offset] as u64, &model, keep, received);
+        log.append_prepared(prepared.into_iter().flatten().collect())
+    })?;
     Ok(log)
 }
 
 /// Hands the whole stored log to `append`, page by page, as NDJSON lines
-/// numbered by their sequence number. A stored event that no longer parses
-/// is corruption, not bad input.
+/// and their sequence numbers. A stored event that no longer parses is
+/// corruption, not bad input.
 fn append_stored_log(
     store: &dyn Store,
-    mut append: impl FnMut(&[&[u8]], u64) -> AppendSummary,
+    mut append: impl FnMut(&[&[u8]], &[i64]) -> AppendSummary,
 ) -> Result<(), StoreError> {
     store.for_each_event_page(PAGE_SIZE, &mut |page| {
         let lines: Vec<&[u8]> = page.iter().map(|event| event.json.as_bytes()).collect();
-        let summary = append(&lines, page.first().map_or(1, |event| event.seq as u64));
+        let seqs: Vec<i64> = page.iter().map(|event| event.seq).collect();
+        let summary = append(&lines, &seqs);
         match summary.rejections.first() {
             Some(rejection) => Err(StoreError::Corrupt(format!(
                 "stored event {} no longer parses: {}",
@@ -310,11 +315,21 @@ fn identities_log(
     model: Arc<Model>,
     keep: Keep,
 ) -> Result<EventLog, StoreError> {
+    Ok(events_log(&store.events_for_identities(user_ids, anonymous_ids)?, model, keep))
+}
+
+/// The events of one lead's identity component, found by a server's
+/// in-memory log ([`LiveLog::lead_seqs`]) and read back by sequence number:
+/// what [`lead_log`] gives, without reading the whole log.
+pub fn lead_log_of_seqs(store: &dyn Store, seqs: &[i64], model: Arc<Model>) -> Result<EventLog, StoreError> {
+    Ok(events_log(&store.events_by_seq(seqs)?, model, Keep::Everything))
+}
+
+fn events_log(events: &[StoredEvent], model: Arc<Model>, keep: Keep) -> EventLog {
     let mut log = EventLog::new(model, keep);
-    let events = store.events_for_identities(user_ids, anonymous_ids)?;
     let lines: Vec<&[u8]> = events.iter().map(|event| event.json.as_bytes()).collect();
     log.append_lines(&lines, 1, EventTime::now());
-    Ok(log)
+    log
 }
 
 /// Re-scores the identity components of the touched identities as of `as_of`.
@@ -366,7 +381,7 @@ pub fn load_live_log(store: &dyn Store) -> Result<Option<(StoredModel, LiveLog)>
     let Some((stored, model)) = active_model(store)? else { return Ok(None) };
     let mut live = LiveLog::new(model);
     let received = EventTime::now();
-    append_stored_log(store, |lines, first_line| live.append_lines(lines, first_line, received))?;
+    append_stored_log(store, |lines, seqs| live.append_stored(lines, seqs, received))?;
     Ok(Some((stored, live)))
 }
 
@@ -542,6 +557,55 @@ points = 80
         assert_eq!(summary.rejections, []);
         assert_eq!(stage(&store, "u1"), "mql");
         store
+    }
+
+    /// A server finds a lead's events through its in-memory log and reads
+    /// them by sequence number; the command line scans the store by
+    /// identifier. Both must give the same log for every lead: anonymous
+    /// visitors, visitors merged into a user, aliased users, and unknown ids.
+    #[test]
+    fn a_lead_log_read_by_the_live_logs_sequence_numbers_is_the_one_found_by_identifier() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&directory.path().join("qualify.db")).unwrap();
+        activate_model_text(&mut store, MODEL, day(0)).unwrap();
+        let track = |id: &str, who: &str, day_number: i64| {
+            let time = day(day_number).to_rfc3339();
+            format!(r#"{{"type":"track","messageId":"{id}",{who},"event":"Catalog Downloaded","timestamp":"{time}"}}"#)
+        };
+        let lines = [
+            track("m1", r#""anonymousId":"a1""#, 0),
+            track("m2", r#""anonymousId":"a2""#, 1),
+            track("m3", r#""anonymousId":"a1","userId":"u1""#, 2),
+            track("m4", r#""userId":"u2""#, 3),
+            r#"{"type":"alias","messageId":"m5","previousId":"u2","userId":"u1","timestamp":"2026-10-01T00:00:00Z"}"#
+                .to_owned(),
+            track("m6", r#""anonymousId":"a9""#, 4),
+            track("m1", r#""anonymousId":"a1""#, 0),
+        ];
+        let lines: Vec<&[u8]> = lines.iter().map(|line| line.as_bytes()).collect();
+        // In two ingests, so that sequence numbers span appends.
+        ingest_lines(&mut store, &lines[..3], 1, day(5)).unwrap();
+        ingest_lines(&mut store, &lines[3..], 4, day(5)).unwrap();
+        let (_, live) = load_live_log(&store).unwrap().unwrap();
+        let (_, model) = active_model(&store).unwrap().unwrap();
+        let query = LeadQuery { include_anonymous: true, sort: LeadSort::LeadId, ..LeadQuery::default() };
+        let mut lead_ids: Vec<String> = store.leads(&query).unwrap().into_iter().map(|lead| lead.lead_id).collect();
+        assert_eq!(lead_ids, ["anon:a2", "anon:a9", "u1", "u2"]);
+        lead_ids.extend(["anon:a1", "nobody", "anon:nobody"].map(str::to_owned));
+        let now = day(6);
+        for lead_id in &lead_ids {
+            let by_seq = lead_log_of_seqs(&store, &live.lead_seqs(lead_id), Arc::clone(&model)).unwrap();
+            let by_identifier = lead_log(&store, lead_id, Arc::clone(&model)).unwrap();
+            assert_eq!(by_seq.len(), by_identifier.len(), "{lead_id}");
+            let views = |log: &EventLog| {
+                let explanation = qualify_engine::explain::explain(log, lead_id, now);
+                let timeline = qualify_engine::explain::timeline(log, lead_id, now);
+                (serde_json::to_value(explanation).unwrap(), serde_json::to_value(timeline).unwrap())
+            };
+            assert_eq!(views(&by_seq), views(&by_identifier), "{lead_id}");
+        }
+        assert_eq!(live.lead_seqs("u1").len(), 4);
+        assert_eq!(live.lead_seqs("nobody"), Vec::<i64>::new());
     }
 
     fn stage(store: &SqliteStore, lead_id: &str) -> String {

@@ -18,6 +18,7 @@ use qualify_engine::outcome::{Outcome, OutcomeStage, Spend};
 use qualify_engine::time::EventTime;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, ffi, params, params_from_iter};
+use rustc_hash::FxHashSet;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
@@ -167,12 +168,37 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (channel, from_at, to_at)
     ) WITHOUT ROWID;
 "#,
+    r#"
+    -- The event log without indexes on its ids. Messages arrive in random
+    -- order of messageId, userId and anonymousId, so each such index had
+    -- about one page changed per appended event, written whole to the
+    -- write-ahead log and copied back: most of the cost of ingestion
+    -- (bench/load.sh 20000: 24k events/s with them, 42k without).
+    -- Duplicates are now found in memory (see `DedupKeys`), a server finds a
+    -- lead's events through its in-memory log, and other readers scan.
+    -- Rebuilt, as SQLite cannot drop a UNIQUE constraint; `migrate` turns
+    -- foreign keys off around migrations and checks them after.
+    CREATE TABLE events_rebuilt (
+        seq INTEGER PRIMARY KEY,
+        dedup_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        user_id TEXT,
+        anonymous_id TEXT,
+        previous_id TEXT,
+        time INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        json TEXT NOT NULL
+    );
+    INSERT INTO events_rebuilt (seq, dedup_key, kind, user_id, anonymous_id, previous_id, time, received_at, json)
+        SELECT seq, dedup_key, kind, user_id, anonymous_id, previous_id, time, received_at, json FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_rebuilt RENAME TO events;
+"#,
 ];
 
 const INSERT_EVENT: &str = "
     INSERT INTO events (dedup_key, kind, user_id, anonymous_id, previous_id, time, received_at, json)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-    ON CONFLICT (dedup_key) DO NOTHING";
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// Keeps the earliest linking event of a pair: a later event replaces the
 /// stored one only when it happened strictly earlier.
@@ -183,16 +209,18 @@ const INSERT_IDENTITY_LINK: &str = "
     WHERE excluded.time < identity_links.time";
 
 /// The events carrying the ids in `?1` (userIds) or `?2` (anonymousIds), each
-/// a JSON array. Each branch of the union searches one index; selecting the
-/// rows by `seq` afterwards removes the events that match twice.
+/// a JSON array: one pass over the log, as the ids have no index (see the
+/// fourth migration).
 const SELECT_EVENTS_FOR_IDENTITIES: &str = "
-    SELECT seq, json FROM events WHERE seq IN (
-        SELECT seq FROM events WHERE user_id IN (SELECT value FROM json_each(?1))
-        UNION SELECT seq FROM events WHERE previous_id IN (SELECT value FROM json_each(?1))
-        UNION SELECT seq FROM events WHERE anonymous_id IN (SELECT value FROM json_each(?2))
-        UNION SELECT seq FROM events WHERE previous_id IN (SELECT value FROM json_each(?2))
-    )
+    SELECT seq, json FROM events
+    WHERE user_id IN (SELECT value FROM json_each(?1))
+        OR anonymous_id IN (SELECT value FROM json_each(?2))
+        OR previous_id IN (SELECT value FROM json_each(?1) UNION SELECT value FROM json_each(?2))
     ORDER BY seq";
+
+/// The events whose sequence numbers are in `?1`, a JSON array.
+const SELECT_EVENTS_BY_SEQ: &str =
+    "SELECT seq, json FROM events WHERE seq IN (SELECT value FROM json_each(?1)) ORDER BY seq";
 
 /// The ids linked to the userIds in `?1` (a JSON array), and whether each
 /// link is an alias.
@@ -222,6 +250,47 @@ const TRANSITION_COLUMNS: &str = "lead_id, from_stage, to_stage, at, cause";
 #[derive(Debug)]
 pub struct SqliteStore {
     connection: Connection,
+    /// The stored events' dedup keys, read on the first append; `None`
+    /// until then, and again after a failed write (what it added may not be
+    /// stored), so that the next append reads them afresh.
+    dedup: Option<DedupKeys>,
+}
+
+/// The dedup keys of the stored events, hashed, and the last sequence
+/// number they cover. Another connection (the command line next to a
+/// server) may append too: each append first reads the keys stored after
+/// `through_seq`, under the write lock, so no duplicate slips between two
+/// writers.
+#[derive(Debug)]
+struct DedupKeys {
+    keys: FxHashSet<u128>,
+    through_seq: i64,
+}
+
+impl Default for DedupKeys {
+    fn default() -> DedupKeys {
+        DedupKeys { keys: FxHashSet::default(), through_seq: i64::MIN }
+    }
+}
+
+impl DedupKeys {
+    /// Adds the keys of the events stored after `through_seq`.
+    fn catch_up(&mut self, connection: &Connection) -> rusqlite::Result<()> {
+        let mut statement =
+            connection.prepare_cached("SELECT seq, dedup_key FROM events WHERE seq > ?1 ORDER BY seq")?;
+        let mut rows = statement.query([self.through_seq])?;
+        while let Some(row) = rows.next()? {
+            self.through_seq = row.get(0)?;
+            self.keys.insert(hash_dedup_key(row.get_ref(1)?.as_str()?));
+        }
+        Ok(())
+    }
+}
+
+/// A 128-bit hash of a dedup key: a collision between two real keys is far
+/// less likely than a disk error (as in the engine's own log).
+fn hash_dedup_key(key: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(key.as_bytes())
 }
 
 impl SqliteStore {
@@ -249,13 +318,17 @@ impl SqliteStore {
         // FULL syncs the log on every commit, so a write that returned
         // survives a power cut, not only a crash of the process.
         connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.pragma_update(None, "foreign_keys", true)?;
-        // Up to 64 MiB of pages (the default is 2 MiB), so that the indexes
-        // an append updates at random places (dedup keys are hashes) stay
-        // in memory for a log of a few million events.
-        connection.pragma_update(None, "cache_size", -65_536)?;
+        // Foreign keys on after the migrations (checked at their end): a
+        // table rebuild must not check them midway. (The bundled SQLite
+        // turns them on by default.)
+        connection.pragma_update(None, "foreign_keys", false)?;
         migrate(&mut connection)?;
-        Ok(SqliteStore { connection })
+        connection.pragma_update(None, "foreign_keys", true)?;
+        // Up to 64 MiB of pages (the default is 2 MiB), so that the lead
+        // rows and indexes a group of events updates at random places stay
+        // in memory for a few hundred thousand leads.
+        connection.pragma_update(None, "cache_size", -65_536)?;
+        Ok(SqliteStore { connection, dedup: None })
     }
 
     /// Starts a write transaction that takes the write lock at once. A
@@ -290,6 +363,8 @@ impl SqliteStore {
 
     /// Undoes a group's writes (nothing when no group is open).
     pub fn rollback_group(&mut self) {
+        // The keys of the group's events are no longer stored.
+        self.dedup = None;
         if !self.connection.is_autocommit() {
             let _ = self.connection.execute_batch("ROLLBACK");
         }
@@ -337,6 +412,17 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
         transaction.execute_batch(migration)?;
         transaction.pragma_update(None, "user_version", index as i64 + 1)?;
+    }
+    // Foreign keys are off while migrations run (a rebuilt table is dropped
+    // and renamed); the rows must still satisfy them afterwards.
+    if applied < MIGRATIONS.len() {
+        let violations: i64 =
+            transaction.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| row.get(0))?;
+        if violations > 0 {
+            return Err(StoreError::Corrupt(format!(
+                "after bringing the schema up to date, {violations} rows refer to rows that do not exist"
+            )));
+        }
     }
     transaction.commit()?;
     Ok(())
@@ -630,21 +716,32 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn append_event_groups(&mut self, groups: &[&[NewEvent]]) -> Result<Vec<Appended>, StoreError> {
+    fn append_event_groups_with_seqs(
+        &mut self,
+        groups: &[&[NewEvent]],
+    ) -> Result<(Vec<Appended>, Vec<Option<i64>>), StoreError> {
         let mut counts = vec![Appended::default(); groups.len()];
         if groups.iter().all(|events| events.is_empty()) {
-            return Ok(counts);
+            return Ok((counts, Vec::new()));
         }
+        let mut dedup = self.dedup.take().unwrap_or_default();
         let transaction = self.write_transaction()?;
-        {
+        let mut seqs = Vec::with_capacity(groups.iter().map(|events| events.len()).sum());
+        let written = (|| -> rusqlite::Result<()> {
+            // Under the write lock: what another connection appended is seen.
+            dedup.catch_up(&transaction)?;
             let mut insert_event = transaction.prepare_cached(INSERT_EVENT)?;
             let mut insert_link = transaction.prepare_cached(INSERT_IDENTITY_LINK)?;
-            // The unique index on dedup_key sees the rows inserted earlier in
-            // this transaction, so a key repeated across groups is a
-            // duplicate without any bookkeeping here.
+            // The key set grows as events are inserted, so a key repeated
+            // within this call, in any group, is a duplicate too.
             for (events, appended) in groups.iter().zip(&mut counts) {
                 for event in *events {
-                    let inserted = insert_event.execute(params![
+                    if !dedup.keys.insert(hash_dedup_key(&event.dedup_key)) {
+                        appended.duplicates += 1;
+                        seqs.push(None);
+                        continue;
+                    }
+                    insert_event.execute(params![
                         event.dedup_key,
                         event.kind,
                         event.user_id,
@@ -654,12 +751,10 @@ impl Store for SqliteStore {
                         event.received_at.as_micros(),
                         event.json,
                     ])?;
-                    if inserted == 0 {
-                        appended.duplicates += 1;
-                        continue;
-                    }
                     appended.accepted += 1;
                     let seq = transaction.last_insert_rowid();
+                    dedup.through_seq = seq;
+                    seqs.push(Some(seq));
                     let time = event.time.as_micros();
                     let Some(user_id) = &event.user_id else {
                         continue;
@@ -672,9 +767,13 @@ impl Store for SqliteStore {
                     }
                 }
             }
-        }
-        transaction.commit()?;
-        Ok(counts)
+            Ok(())
+        })();
+        // On failure the keys stay unread (`None`): some were added for
+        // events that are not stored.
+        written.and_then(|()| transaction.commit())?;
+        self.dedup = Some(dedup);
+        Ok((counts, seqs))
     }
 
     fn for_each_event_page(
@@ -717,6 +816,17 @@ impl Store for SqliteStore {
         }
         let mut statement = self.connection.prepare_cached(SELECT_EVENTS_FOR_IDENTITIES)?;
         let rows = statement.query_map(params![json_array(user_ids), json_array(anonymous_ids)], |row| {
+            Ok(StoredEvent { seq: row.get(0)?, json: row.get(1)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<StoredEvent>, StoreError> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut statement = self.connection.prepare_cached(SELECT_EVENTS_BY_SEQ)?;
+        let rows = statement.query_map([serde_json::Value::from(seqs).to_string()], |row| {
             Ok(StoredEvent { seq: row.get(0)?, json: row.get(1)? })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1385,6 +1495,90 @@ mod tests {
         assert_eq!(reader.event_count().unwrap(), 3);
         store.rollback_group(); // no group open: nothing to undo
         assert_eq!(store.event_count().unwrap(), 3);
+        // The rolled-back event's key is not kept as seen.
+        let appended = store.append_events(&[event("k3", None, None, 5), event("k1", None, None, 1)]).unwrap();
+        assert_eq!(appended, Appended { accepted: 1, duplicates: 1 });
+    }
+
+    /// Duplicates are found in memory, so each connection must learn what
+    /// the others appended (the command line next to a server).
+    #[test]
+    fn an_event_another_connection_stored_is_a_duplicate_here_too() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut server = open_in(&directory);
+        let mut command_line = open_in(&directory);
+        assert_eq!(
+            server.append_events(&[event("k1", None, None, 1)]).unwrap(),
+            Appended { accepted: 1, duplicates: 0 }
+        );
+        assert_eq!(
+            command_line.append_events(&[event("k1", None, None, 1), event("k2", None, None, 2)]).unwrap(),
+            Appended { accepted: 1, duplicates: 1 }
+        );
+        assert_eq!(
+            server.append_events(&[event("k2", None, None, 2), event("k3", None, None, 3)]).unwrap(),
+            Appended { accepted: 1, duplicates: 1 }
+        );
+        assert_eq!(
+            command_line.append_events(&[event("k3", None, None, 3)]).unwrap(),
+            Appended { accepted: 0, duplicates: 1 }
+        );
+        let keys: Vec<String> = all_events(&server)
+            .iter()
+            .map(|stored| serde_json::from_str::<serde_json::Value>(&stored.json).unwrap()["messageId"].to_string())
+            .collect();
+        assert_eq!(keys, ["\"k1\"", "\"k2\"", "\"k3\""]);
+    }
+
+    /// A database of schema version 3 (ids indexed, dedup keys unique) keeps
+    /// its events, their sequence numbers and identity links when the log is
+    /// rebuilt without those indexes, and still knows its duplicates.
+    #[test]
+    fn a_database_of_schema_version_3_keeps_its_log_when_the_id_indexes_go() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("qualify.sqlite");
+        {
+            let connection = Connection::open(&path).unwrap();
+            for migration in &MIGRATIONS[..3] {
+                connection.execute_batch(migration).unwrap();
+            }
+            connection.pragma_update(None, "user_version", 3).unwrap();
+            connection
+                .execute_batch(
+                    r#"INSERT INTO events (seq, dedup_key, kind, user_id, anonymous_id, previous_id, time, received_at, json)
+                       VALUES (7, 'k1', 'identify', 'u1', 'a1', NULL, 1, 1, '{"messageId":"k1"}'),
+                              (9, 'k2', 'track', NULL, 'a2', NULL, 2, 2, '{"messageId":"k2"}');
+                       INSERT INTO identity_links (other_id, user_id, kind, time, seq) VALUES ('a1', 'u1', 'anonymous', 1, 7);"#,
+                )
+                .unwrap();
+        }
+        let mut store = SqliteStore::open(&path).unwrap();
+        let seqs: Vec<i64> = all_events(&store).iter().map(|stored| stored.seq).collect();
+        assert_eq!(seqs, [7, 9]);
+        assert_eq!(
+            store.linked_identities(&["u1".to_owned()], &[]).unwrap(),
+            (vec!["u1".to_owned()], vec!["a1".to_owned()])
+        );
+        assert_eq!(store.events_for_identities(&[], &["a2".to_owned()]).unwrap()[0].seq, 9);
+        let indexes: i64 = store
+            .connection
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events'", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(indexes, 0);
+        let appended =
+            store.append_events(&[event("k2", None, None, 2), event("k3", Some("u1"), Some("a3"), 3)]).unwrap();
+        assert_eq!(appended, Appended { accepted: 1, duplicates: 1 });
+        // Foreign keys still hold, and still refer to the rebuilt log.
+        let violations: i64 =
+            store.connection.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| row.get(0)).unwrap();
+        assert_eq!(violations, 0);
+        let orphan = store.connection.execute(
+            "INSERT INTO identity_links (other_id, user_id, kind, time, seq) VALUES ('x', 'y', 'anonymous', 1, 999)",
+            [],
+        );
+        assert!(orphan.is_err(), "{orphan:?}");
     }
 
     /// A database made before lifecycle stages (schema version 1) is brought
@@ -1476,8 +1670,10 @@ mod tests {
         assert_eq!(page_lengths, [1, 1]);
     }
 
-    /// The identity lookups run on every ingest; a full scan of the log
-    /// there would make ingesting slow down as the log grows.
+    /// The identity link lookups run on every ingest, and a server reads a
+    /// lead's events by sequence number for every explanation: a full scan
+    /// there would make them slow down as the log grows. (Finding events by
+    /// identifier does scan: the log has no index of its ids.)
     #[test]
     fn identity_lookups_search_indexes_instead_of_scanning_tables() {
         let directory = tempfile::tempdir().unwrap();
@@ -1493,7 +1689,7 @@ mod tests {
                 .unwrap()
         };
         let queries = [
-            (SELECT_EVENTS_FOR_IDENTITIES, 2),
+            (SELECT_EVENTS_BY_SEQ, 1),
             (SELECT_LINKS_OF_USERS, 1),
             (SELECT_USERS_ALIASED_FROM, 1),
             (SELECT_USERS_LINKED_FROM, 1),

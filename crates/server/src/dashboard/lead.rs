@@ -7,14 +7,12 @@ use super::{
 };
 use crate::AppState;
 use crate::auth::Permission;
-use crate::error::ApiError;
 use axum::extract::{Path, State};
 use axum::response::Html;
 use maud::html;
 use qualify_engine::explain::{Explanation, TimelineEntry, explain, timeline};
 use qualify_engine::score::score_log;
 use qualify_engine::time::{EventTime, MICROS_PER_DAY};
-use qualify_store::ops;
 use qualify_store::{LeadRecord, StageTransition, Store};
 
 /// Points of the engagement chart.
@@ -67,14 +65,14 @@ pub async fn page(
     user.require(Permission::Read)?;
     let now = EventTime::now();
     let id = lead_id.clone();
+    let writer = state.writer.clone();
     let view = state
         .readers
         .run(move |store| {
             let Some(lead) = store.lead(&id)? else { return Ok(None) };
             let transitions = store.transitions(&id)?;
-            let (explanation, entries, history) = match ops::active_model(store).map_err(ApiError::internal)? {
-                Some((_, model)) => {
-                    let log = ops::lead_log(store, &id, model)?;
+            let (explanation, entries, history) = match writer.lead_log(store, &id)? {
+                Some(log) => {
                     let explanation = explain(&log, &id, now);
                     let entries = timeline(&log, &id, now).unwrap_or_default();
                     let first = entries.first().map_or(lead.first_seen, |entry| entry.time);

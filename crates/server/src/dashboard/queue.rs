@@ -7,19 +7,17 @@ use super::{
 use crate::AppState;
 use crate::auth::Permission;
 use crate::error::ApiError;
+use crate::writer::WriterHandle;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use qualify_engine::Model;
 use qualify_engine::explain::{Explanation, explain};
 use qualify_engine::outcome::{Outcome, OutcomeStage};
 use qualify_engine::time::EventTime;
-use qualify_store::ops;
 use qualify_store::{LeadQuery, LeadRecord, LeadSort, Store, StoreError, lead_cursor};
 use serde::Deserialize;
-use std::sync::Arc;
 
 /// Leads per page of the queue.
 const PAGE_SIZE: u64 = 25;
@@ -84,25 +82,21 @@ fn carried_by(explanation: Option<&Explanation>) -> Vec<(String, f64)> {
 /// The rows of some leads, explained with the active model (one identity
 /// component read per lead: a page is a few dozen).
 fn rows(
+    writer: &WriterHandle,
     store: &dyn Store,
-    model: Option<&Arc<Model>>,
     leads: Vec<LeadRecord>,
     now: EventTime,
 ) -> Result<Vec<Row>, ApiError> {
     leads
         .into_iter()
         .map(|lead| {
-            let explanation = match model {
-                Some(model) => explain(&ops::lead_log(store, &lead.lead_id, Arc::clone(model))?, &lead.lead_id, now),
+            let explanation = match writer.lead_log(store, &lead.lead_id)? {
+                Some(log) => explain(&log, &lead.lead_id, now),
                 None => None,
             };
             Ok(Row { carried_by: carried_by(explanation.as_ref()), lead })
         })
         .collect()
-}
-
-fn active_model(store: &dyn Store) -> Result<Option<Arc<Model>>, ApiError> {
-    Ok(ops::active_model(store).map_err(ApiError::internal)?.map(|(_, model)| model))
 }
 
 struct QueuePage {
@@ -130,6 +124,7 @@ pub async fn page(
         ..LeadQuery::default()
     };
     let now = EventTime::now();
+    let writer = state.writer.clone();
     let found = state
         .readers
         .run(move |store| {
@@ -143,12 +138,7 @@ pub async fn page(
             } else {
                 None
             };
-            let model = active_model(store)?;
-            Ok(QueuePage {
-                rows: rows(store, model.as_ref(), leads, now)?,
-                next_cursor,
-                channels: store.lead_channels()?,
-            })
+            Ok(QueuePage { rows: rows(&writer, store, leads, now)?, next_cursor, channels: store.lead_channels()? })
         })
         .await?;
     Ok(page_markup(&user, &params, found, now))
@@ -341,12 +331,12 @@ pub async fn record_outcome(
     if !from_script {
         return Ok(Redirect::to(&back).into_response());
     }
+    let writer = state.writer.clone();
     let row = state
         .readers
         .run(move |store| {
             let lead = store.lead(&lead_id)?.ok_or_else(|| ApiError::NotFound(format!("no lead {lead_id:?}")))?;
-            let model = active_model(store)?;
-            Ok(rows(store, model.as_ref(), vec![lead], now)?.pop())
+            Ok(rows(&writer, store, vec![lead], now)?.pop())
         })
         .await?;
     let row = row.ok_or_else(|| PageError::Internal("the lead's row is missing".into()))?;
