@@ -99,9 +99,11 @@ CLIENT_ARGS=(--url "http://$ADDR" --key "$KEY" --events "$EVENTS" --connections 
     --time-limit "$TIME_LIMIT" --summary "$WORK/load.summary")
 [ "$GZIP" = 1 ] && CLIENT_ARGS+=(--gzip)
 CPU_BEFORE="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+WRITTEN_BEFORE="$(awk '/^wchar/ {print $2}' "/proc/$SERVER_PID/io")"
 status=0
 timeout $((TIME_LIMIT + 120)) "$CLIENT" "${CLIENT_ARGS[@]}" || status=$?
 CPU_AFTER="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+WRITTEN_AFTER="$(awk '/^wchar/ {print $2}' "/proc/$SERVER_PID/io")"
 if [ -n "$PERF_PID" ]; then
     kill -INT "$PERF_PID"
     wait "$PERF_PID" || true
@@ -116,6 +118,10 @@ fi
 source "$WORK/load.summary"
 SERVER_CPU="$(awk -v ticks="$((CPU_AFTER - CPU_BEFORE))" -v hz="$(getconf CLK_TCK)" -v s="$seconds" \
     'BEGIN { printf "%.1f s of CPU (%.0f%% of one core)", ticks / hz, 100 * ticks / hz / s }')"
+# Bytes the server handed to write(2) during the post: the write-ahead log,
+# checkpoints into the database, and the HTTP answers.
+SERVER_WRITES="$(awk -v bytes="$((WRITTEN_AFTER - WRITTEN_BEFORE))" -v n="$messages" \
+    'BEGIN { printf "%.0f MB written (%.0f bytes per message)", bytes / 1e6, bytes / n }')"
 
 echo "== stop (SIGTERM)"
 kill -TERM "$SERVER_PID"
@@ -169,5 +175,6 @@ printf '  %-22s %s\n' \
     "request latency" "p50 ${p50_ms} ms, p99 ${p99_ms} ms, max ${max_ms} ms" \
     "batch latency" "p50 ${batch_p50_ms} ms, p99 ${batch_p99_ms} ms (retries included)" \
     "server" "$SERVER_CPU" \
+    "server writes" "$SERVER_WRITES" \
     "store vs file scores" "$SAME" \
     "shutdown" "SIGTERM, exit 0"

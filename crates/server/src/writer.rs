@@ -19,14 +19,14 @@ use tokio::sync::oneshot;
 const MAX_GROUP: usize = 64;
 
 /// Frames the write-ahead log may hold before the writer waits for the
-/// checkpointer to catch up (16 MiB of 2 KiB pages). Under steady load the
+/// checkpointer to catch up (16 MiB of 8 KiB pages). Under steady load the
 /// checkpointer never copies the whole log while the writer keeps adding to
 /// it, so the log would only grow: each group would write past its end,
 /// into new file blocks the kernel must first allocate and zero (a sixth of
 /// the writer's time in `bench/load.sh`). Once the log is wholly copied, the
 /// next group starts it again from the beginning, over blocks already in
 /// memory.
-const RESTART_LOG_FRAMES: i64 = 8192;
+const RESTART_LOG_FRAMES: i64 = 2048;
 
 /// Groups between two checkpoints. A group writes whole pages to the log,
 /// and most of them are index pages that the next groups change again: a

@@ -194,6 +194,20 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE events;
     ALTER TABLE events_rebuilt RENAME TO events;
 "#,
+    r#"
+    -- Fewer indexes on leads. A group of events re-scores a few hundred
+    -- leads, each changing its engagement and last-seen time, so every
+    -- index on those changes at that many places per group: each index cost
+    -- about a seventh of ingestion (bench/load.sh 20000: 42.5k events/s with
+    -- them, 52.1k without these three). Kept: engagement (the default
+    -- list), stage (the sales queue reads its MQLs by stage, then sorts
+    -- those few by priority) and mql_at (rarely changes). Lists sorted by
+    -- fit, last seen or priority without a stage filter sort the leads they
+    -- select instead of reading an index in order.
+    DROP INDEX leads_by_fit;
+    DROP INDEX leads_by_last_seen;
+    DROP INDEX leads_by_priority;
+"#,
 ];
 
 const INSERT_EVENT: &str = "
@@ -302,12 +316,15 @@ impl SqliteStore {
         // Another process (a second server, the command line) may hold the
         // write lock for a moment; waiting beats failing the request.
         connection.busy_timeout(Duration::from_secs(5))?;
-        // Small pages: appends update indexes at random places (hashed ids),
-        // and every page they touch is written to the log whole; 2 KiB pages
-        // write about half of what the default 4 KiB ones do (measured with
-        // bench/load.sh: 15.6k -> 19.6k events/s). Only takes effect when the
+        // 8 KiB pages: the log is appended in order, and each page costs
+        // two writes to the write-ahead log (its header, then the page), so
+        // larger pages write the same bytes with fewer calls; lead rows and
+        // their indexes change at random places, where a larger page writes
+        // more bytes for one row. `bench/load.sh 20000` (with the log's id
+        // indexes gone): 41.1k events/s with 2 KiB pages, 43.8k with 4 KiB,
+        // 46.0k with 8 KiB, 42.3k with 16 KiB. Only takes effect when the
         // file is created.
-        connection.pragma_update(None, "page_size", 2048)?;
+        connection.pragma_update(None, "page_size", 8192)?;
         let journal_mode: String = connection.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))?;
         if !journal_mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Invalid(format!(
@@ -328,6 +345,9 @@ impl SqliteStore {
         // rows and indexes a group of events updates at random places stay
         // in memory for a few hundred thousand leads.
         connection.pragma_update(None, "cache_size", -65_536)?;
+        // Lead updates set only the columns that changed: a statement per
+        // set of columns, a few dozen at most.
+        connection.set_prepared_statement_cache_capacity(128);
         Ok(SqliteStore { connection, dedup: None })
     }
 
@@ -600,6 +620,52 @@ fn after_condition(keys: &[SortKey], values: &[KeyValue], parameters: &mut Vec<V
     condition
 }
 
+/// The columns of [`LEAD_COLUMNS`], one by one, for updates of some of them.
+const LEAD_COLUMN_NAMES: [&str; 15] = [
+    "lead_id",
+    "engagement",
+    "fit",
+    "grade",
+    "persona",
+    "mql",
+    "mql_at",
+    "first_seen",
+    "last_seen",
+    "traits",
+    "anonymous_ids",
+    "channel",
+    "scored_at",
+    "model_version",
+    "stage",
+];
+
+/// A lead's row, as the values of [`LEAD_COLUMNS`] in order.
+fn lead_values(lead: &LeadRecord) -> Result<[Value; 15], StoreError> {
+    let traits = serde_json::to_string(&lead.traits)
+        .map_err(|error| StoreError::Invalid(format!("lead {}: its traits cannot be stored: {error}", lead.lead_id)))?;
+    Ok([
+        Value::Text(lead.lead_id.clone()),
+        Value::Real(lead.engagement),
+        Value::Integer(lead.fit),
+        Value::Text(lead.grade.clone()),
+        lead.persona.clone().map_or(Value::Null, Value::Text),
+        Value::Integer(i64::from(lead.mql)),
+        lead.mql_at.map_or(Value::Null, |at| Value::Integer(at.as_micros())),
+        Value::Integer(lead.first_seen.as_micros()),
+        Value::Integer(lead.last_seen.as_micros()),
+        Value::Text(traits),
+        Value::Text(json_array(&lead.anonymous_ids)),
+        lead.channel.clone().map_or(Value::Null, Value::Text),
+        Value::Integer(lead.scored_at.as_micros()),
+        Value::Integer(lead.model_version),
+        Value::Text(lead.stage.clone()),
+    ])
+}
+
+fn given_twice(lead: &LeadRecord) -> StoreError {
+    StoreError::Invalid(format!("lead {} is given more than once in one replacement", lead.lead_id))
+}
+
 /// Inserts leads whose rows were deleted beforehand. A lead given twice
 /// breaks the primary key and so fails the whole transaction: two records
 /// for one lead are a mistake of the caller, and keeping either one would
@@ -609,36 +675,53 @@ fn insert_leads(transaction: &Connection, leads: &[LeadRecord]) -> Result<(), St
         "INSERT INTO leads ({LEAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     ))?;
     for lead in leads {
-        let traits = serde_json::to_string(&lead.traits).map_err(|error| {
-            StoreError::Invalid(format!("lead {}: its traits cannot be stored: {error}", lead.lead_id))
+        insert.execute(params_from_iter(lead_values(lead)?)).map_err(|error| match error {
+            rusqlite::Error::SqliteFailure(failure, _)
+                if failure.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                given_twice(lead)
+            }
+            other => StoreError::Database(other),
         })?;
-        let anonymous_ids = json_array(&lead.anonymous_ids);
-        insert
-            .execute(params![
-                lead.lead_id,
-                lead.engagement,
-                lead.fit,
-                lead.grade,
-                lead.persona,
-                lead.mql,
-                lead.mql_at.map(EventTime::as_micros),
-                lead.first_seen.as_micros(),
-                lead.last_seen.as_micros(),
-                traits,
-                anonymous_ids,
-                lead.channel,
-                lead.scored_at.as_micros(),
-                lead.model_version,
-                lead.stage,
-            ])
-            .map_err(|error| match error {
-                rusqlite::Error::SqliteFailure(failure, _)
-                    if failure.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-                {
-                    StoreError::Invalid(format!("lead {} is given more than once in one replacement", lead.lead_id))
-                }
-                other => StoreError::Database(other),
-            })?;
+    }
+    Ok(())
+}
+
+/// Writes leads over their stored rows (or as new rows), changing only the
+/// columns whose values changed. SQLite updates an index only when the
+/// statement sets one of its columns, and a re-scored lead usually changes
+/// its engagement and times only: its stage, `mql_at` and id index entries
+/// stay where they are, rather than each being deleted and inserted again
+/// (a third of the pages a group of events changed, in `bench/load.sh`).
+fn upsert_leads(transaction: &Connection, leads: &[LeadRecord]) -> Result<(), StoreError> {
+    let mut given = std::collections::HashSet::with_capacity(leads.len());
+    if let Some(twice) = leads.iter().find(|lead| !given.insert(lead.lead_id.as_str())) {
+        return Err(given_twice(twice));
+    }
+    let mut select = transaction.prepare_cached(&format!("SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = ?1"))?;
+    for lead in leads {
+        let values = lead_values(lead)?;
+        let stored: Option<Vec<Value>> = select
+            .query_row([&lead.lead_id], |row| (0..LEAD_COLUMN_NAMES.len()).map(|index| row.get(index)).collect())
+            .optional()?;
+        let Some(stored) = stored else {
+            insert_leads(transaction, std::slice::from_ref(lead))?;
+            continue;
+        };
+        let changed: Vec<usize> =
+            (1..LEAD_COLUMN_NAMES.len()).filter(|&index| stored[index] != values[index]).collect();
+        if changed.is_empty() {
+            continue;
+        }
+        let assignments: Vec<String> = changed
+            .iter()
+            .enumerate()
+            .map(|(position, &index)| format!("{} = ?{}", LEAD_COLUMN_NAMES[index], position + 2))
+            .collect();
+        let mut update =
+            transaction.prepare_cached(&format!("UPDATE leads SET {} WHERE lead_id = ?1", assignments.join(", ")))?;
+        let parameters = std::iter::once(&values[0]).chain(changed.iter().map(|&index| &values[index]));
+        update.execute(params_from_iter(parameters))?;
     }
     Ok(())
 }
@@ -931,15 +1014,15 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let transaction = self.write_transaction()?;
         {
+            // The rows that go (merged identities); the given ones are
+            // written over, not deleted and inserted again.
+            let given: std::collections::HashSet<&str> = leads.iter().map(|lead| lead.lead_id.as_str()).collect();
+            let going: Vec<String> = remove.iter().filter(|id| !given.contains(id.as_str())).cloned().collect();
             let mut delete =
                 transaction.prepare_cached("DELETE FROM leads WHERE lead_id IN (SELECT value FROM json_each(?1))")?;
-            delete.execute([json_array(remove)])?;
-            // Deleting every given lead first turns "insert or replace" into
-            // plain inserts, which notice a lead given twice.
-            let replaced: Vec<String> = leads.iter().map(|lead| lead.lead_id.clone()).collect();
-            delete.execute([json_array(&replaced)])?;
+            delete.execute([json_array(&going)])?;
         }
-        insert_leads(&transaction, leads)?;
+        upsert_leads(&transaction, leads)?;
         insert_transitions(&transaction, transitions)?;
         transaction.commit()?;
         Ok(())
@@ -1607,30 +1690,48 @@ mod tests {
         assert_eq!(store.api_keys().unwrap().len(), 1);
     }
 
-    /// The sales queue and the first page of each list are read from an
-    /// index in order, and a cursor starts the read at its place in the
-    /// index rather than at the beginning.
+    /// The steps of SQLite's plan for a lead list.
+    fn lead_list_plan(store: &SqliteStore, query: &LeadQuery) -> Vec<String> {
+        let (sql, parameters) = leads_sql(query).unwrap();
+        let mut statement = store.connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        statement
+            .query_map(params_from_iter(parameters), |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// The default list (by engagement) is read from its index in order,
+    /// and a cursor starts the read at its place in the index rather than
+    /// at the beginning. The sales queue reads the leads at its stage from
+    /// the stage index and sorts only those (the MQLs, a few of all leads).
     #[test]
-    fn sorted_lead_lists_and_their_cursor_pages_read_an_index_in_order() {
+    fn the_default_list_reads_an_index_in_order_and_the_queue_searches_by_stage() {
         let directory = tempfile::tempdir().unwrap();
         let mut store = open_in(&directory);
         store.replace_all_leads(&[lead("u1"), lead("u2")], &[]).unwrap();
         let first = store.lead("u1").unwrap().unwrap();
-        for sort in [LeadSort::Engagement, LeadSort::Fit, LeadSort::LastSeen, LeadSort::Priority] {
-            for after in [None, Some(crate::lead_cursor(&first, sort))] {
-                let query = LeadQuery { sort, after: after.clone(), limit: Some(10), ..LeadQuery::default() };
-                let (sql, parameters) = leads_sql(&query).unwrap();
-                let mut statement = store.connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-                let steps: Vec<String> = statement
-                    .query_map(params_from_iter(parameters), |row| row.get::<_, String>(3))
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap();
-                assert!(!steps.iter().any(|step| step.contains("TEMP B-TREE")), "{sort:?} {sql}\n{steps:#?}");
-                if after.is_some() {
-                    assert!(steps.iter().any(|step| step.starts_with("SEARCH leads")), "{sort:?} {sql}\n{steps:#?}");
-                }
+        for after in [None, Some(crate::lead_cursor(&first, LeadSort::Engagement))] {
+            let query = LeadQuery { after: after.clone(), limit: Some(10), ..LeadQuery::default() };
+            let steps = lead_list_plan(&store, &query);
+            assert!(!steps.iter().any(|step| step.contains("TEMP B-TREE")), "{query:?}\n{steps:#?}");
+            if after.is_some() {
+                assert!(steps.iter().any(|step| step.starts_with("SEARCH leads")), "{query:?}\n{steps:#?}");
             }
+        }
+        for after in [None, Some(crate::lead_cursor(&first, LeadSort::Priority))] {
+            let query = LeadQuery {
+                stages: vec!["mql".to_owned()],
+                sort: LeadSort::Priority,
+                after,
+                limit: Some(10),
+                ..LeadQuery::default()
+            };
+            let steps = lead_list_plan(&store, &query);
+            assert!(
+                steps.iter().any(|step| step.starts_with("SEARCH leads USING INDEX leads_by_stage")),
+                "{query:?}\n{steps:#?}"
+            );
         }
     }
 
