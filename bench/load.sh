@@ -73,6 +73,7 @@ echo "== database, model, write key"
 DB="$WORK/load.db"
 "$QUALIFY" model activate --db "$DB" "$MODEL"
 KEY="$("$QUALIFY" keys create --db "$DB" --role write --name load 2>/dev/null | tail -n 1)"
+READ_KEY="$("$QUALIFY" keys create --db "$DB" --role read --name load-metrics 2>/dev/null | tail -n 1)"
 
 echo "== serve"
 : >"$WORK/serve.log"
@@ -122,6 +123,18 @@ SERVER_CPU="$(awk -v ticks="$((CPU_AFTER - CPU_BEFORE))" -v hz="$(getconf CLK_TC
 # checkpoints into the database, and the HTTP answers.
 SERVER_WRITES="$(awk -v bytes="$((WRITTEN_AFTER - WRITTEN_BEFORE))" -v n="$messages" \
     'BEGIN { printf "%.0f MB written (%.0f bytes per message)", bytes / 1e6, bytes / n }')"
+
+# The writer's own figures, from /metrics: how many requests each group
+# committed together, and how much of the post it spent on groups.
+curl -sf -H "Authorization: Bearer $READ_KEY" "http://$ADDR/metrics" >"$WORK/metrics.txt" || true
+WRITER="$(awk -v s="$seconds" '
+    /^qualify_write_group_requests_sum/ { requests = $2 }
+    /^qualify_write_group_requests_count/ { groups = $2 }
+    /^qualify_writer_busy_seconds_total/ { busy = $2 }
+    END {
+        if (groups > 0) printf "%d groups of %.2f requests on average; busy %.1f s (%.0f%% of the post)", groups, requests / groups, busy, 100 * busy / s
+        else printf "no figures (metrics not read)"
+    }' "$WORK/metrics.txt")"
 
 echo "== stop (SIGTERM)"
 kill -TERM "$SERVER_PID"
@@ -176,5 +189,6 @@ printf '  %-22s %s\n' \
     "batch latency" "p50 ${batch_p50_ms} ms, p99 ${batch_p99_ms} ms (retries included)" \
     "server" "$SERVER_CPU" \
     "server writes" "$SERVER_WRITES" \
+    "writer" "$WRITER" \
     "store vs file scores" "$SAME" \
     "shutdown" "SIGTERM, exit 0"

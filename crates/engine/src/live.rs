@@ -4,7 +4,8 @@
 //! store (its sequence number), so that a lead's own events can be read back
 //! whole (for an explanation) without an index of the store by identifier.
 
-use crate::log::{AppendSummary, Appended, EventLog, Keep, NameId, prepare_numbered_lines};
+use crate::log::{AppendSummary, Appended, EventLog, Keep, NameId, PreparedMessage, prepare_numbered_lines};
+use crate::message::Rejection;
 use crate::model::Model;
 use crate::score::{LeadProfile, profile_among};
 use crate::time::EventTime;
@@ -20,8 +21,12 @@ pub struct LiveLog {
 }
 
 impl LiveLog {
+    /// What the log keeps of each message: messages prepared elsewhere for
+    /// [`LiveLog::append_prepared`] must be prepared with it.
+    pub const KEEP: Keep = Keep::Profile;
+
     pub fn new(model: Arc<Model>) -> LiveLog {
-        LiveLog { log: EventLog::new(model, Keep::Profile), events_by_name: Vec::new(), seqs: Vec::new() }
+        LiveLog { log: EventLog::new(model, LiveLog::KEEP), events_by_name: Vec::new(), seqs: Vec::new() }
     }
 
     pub fn model(&self) -> &Model {
@@ -46,23 +51,42 @@ impl LiveLog {
     /// event the log already has (by `messageId`) is skipped.
     pub fn append_stored(&mut self, lines: &[&[u8]], seqs: &[i64], received: EventTime) -> AppendSummary {
         assert_eq!(lines.len(), seqs.len(), "one sequence number per stored event");
-        let before = self.log.len();
         let model = self.log.shared_model();
-        let keep = self.log.keep();
-        let prepared = prepare_numbered_lines(lines, |offset| seqs[offset] as u64, &model, keep, received);
+        let prepared = prepare_numbered_lines(lines, |offset| seqs[offset] as u64, &model, LiveLog::KEEP, received);
+        let numbered = seqs
+            .iter()
+            .zip(prepared)
+            .flat_map(|(seq, messages)| messages.into_iter().map(move |result| (*seq, result)));
+        self.append_numbered(numbered)
+    }
+
+    /// Appends stored events already prepared for this log's model with
+    /// [`LiveLog::KEEP`] (e.g. by the thread that parsed the request), each
+    /// with its sequence number: what [`LiveLog::append_stored`] does with
+    /// their text, without parsing it again.
+    pub fn append_prepared(
+        &mut self,
+        messages: impl IntoIterator<Item = (i64, PreparedMessage<'static>)>,
+    ) -> AppendSummary {
+        self.append_numbered(messages.into_iter().map(|(seq, message)| (seq, Ok(message))))
+    }
+
+    fn append_numbered<'a>(
+        &mut self,
+        messages: impl Iterator<Item = (i64, Result<PreparedMessage<'a>, Rejection>)>,
+    ) -> AppendSummary {
+        let before = self.log.len();
         let mut summary = AppendSummary::default();
-        for (seq, messages) in seqs.iter().zip(prepared) {
-            for result in messages {
-                match result {
-                    Ok(message) => match self.log.append(message) {
-                        Appended::Accepted => {
-                            summary.accepted += 1;
-                            self.seqs.push(*seq);
-                        }
-                        Appended::Duplicate => summary.duplicates += 1,
-                    },
-                    Err(rejection) => summary.rejections.push(rejection),
-                }
+        for (seq, result) in messages {
+            match result {
+                Ok(message) => match self.log.append(message) {
+                    Appended::Accepted => {
+                        summary.accepted += 1;
+                        self.seqs.push(seq);
+                    }
+                    Appended::Duplicate => summary.duplicates += 1,
+                },
+                Err(rejection) => summary.rejections.push(rejection),
             }
         }
         self.events_by_name.resize(self.log.name_count(), Vec::new());

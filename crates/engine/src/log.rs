@@ -44,6 +44,26 @@ pub struct PreparedMessage<'a> {
     pub description: Option<String>,
 }
 
+impl PreparedMessage<'_> {
+    /// The same message, owning its text, so that it can outlive the text it
+    /// was prepared from (e.g. be handed to another thread).
+    pub fn into_owned(self) -> PreparedMessage<'static> {
+        let owned = |text: Option<Cow<'_, str>>| text.map(|text| Cow::Owned(text.into_owned()));
+        PreparedMessage {
+            dedup_key: self.dedup_key,
+            time: self.time,
+            kind: self.kind,
+            user_id: owned(self.user_id),
+            anonymous_id: owned(self.anonymous_id),
+            previous_id: owned(self.previous_id),
+            matched_rules: self.matched_rules,
+            traits: self.traits.into_iter().map(|(key, value)| (Cow::Owned(key.into_owned()), value)).collect(),
+            channel: owned(self.channel),
+            description: self.description,
+        }
+    }
+}
+
 /// The dedup key of a message: its `messageId`, else its whole text. A
 /// 128-bit hash keeps the set of seen ids small; a collision between two
 /// real ids is far less likely than a disk error.

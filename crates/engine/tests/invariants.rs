@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use qualify_engine::Model;
 use qualify_engine::live::LiveLog;
-use qualify_engine::log::{EventLog, Keep};
+use qualify_engine::log::{EventLog, Keep, prepare_line};
 use qualify_engine::score::profile_log;
 use qualify_engine::score::{LeadScore, score_log};
 use qualify_engine::time::EventTime;
@@ -167,6 +167,22 @@ proptest! {
             })
             .collect();
         let (partial, rows) = live.profile_components(identifiers.iter().map(String::as_str), as_of);
+
+        // Messages prepared where the request was parsed, then appended
+        // without their text, make the same log.
+        let mut prepared_live = LiveLog::new(Arc::clone(&model));
+        for (offset, line) in lines.iter().enumerate() {
+            let messages = prepare_line(line.as_bytes(), offset as u64 + 1, &model, LiveLog::KEEP, EventTime::from_micros(0));
+            let seq = offset as i64 + 1;
+            prepared_live.append_prepared(messages.into_iter().filter_map(Result::ok).map(|message| (seq, message.into_owned())));
+        }
+        prop_assert_eq!(
+            prepared_live.profile_components(identifiers.iter().map(String::as_str), as_of),
+            (partial.clone(), rows.clone())
+        );
+        for identifier in &identifiers {
+            prop_assert_eq!(prepared_live.lead_seqs(identifier), live.lead_seqs(identifier));
+        }
 
         let mut full_log = EventLog::new(Arc::clone(&model), Keep::Profile);
         let owned = bytes(&lines);

@@ -4,18 +4,22 @@
 use crate::AppState;
 use crate::auth::{self, Permission};
 use crate::error::ApiError;
-use crate::writer::{QueueError, WriteJob};
+use crate::writer::{Prepared, QueueError, WriteJob};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
+use qualify_engine::Model;
+use qualify_engine::live::LiveLog;
+use qualify_engine::log::prepare_message;
 use qualify_engine::message::{MessageKind, parse_message};
 use qualify_engine::time::EventTime;
 use qualify_store::ops;
 use qualify_store::{NewEvent, NewReject};
 use serde_json::{Map, Value, json};
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Segment's limits.
@@ -133,11 +137,23 @@ fn excerpt(text: &str) -> String {
 /// What a request holds once parsed: events to store and rejects to record.
 struct Parsed {
     events: Vec<NewEvent>,
+    /// The events prepared for the writer's in-memory log, when it has one.
+    prepared: Option<Prepared>,
     rejects: Vec<NewReject>,
     write_key: Option<String>,
 }
 
-fn parse_request(body: &[u8], endpoint: Endpoint, limits: &Limits, received: EventTime) -> Result<Parsed, ApiError> {
+/// Parses a request's messages into events to store and, given the model of
+/// the writer's in-memory log, prepares them for it too: here, on the
+/// threads that serve requests, so that the one writer does not parse every
+/// message a second time.
+fn parse_request(
+    body: &[u8],
+    endpoint: Endpoint,
+    limits: &Limits,
+    received: EventTime,
+    model: Option<Arc<Model>>,
+) -> Result<Parsed, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|error| ApiError::InvalidJson(format!("the body is not valid JSON: {error}")))?;
     let Value::Object(mut top) = value else {
@@ -167,6 +183,7 @@ fn parse_request(body: &[u8], endpoint: Endpoint, limits: &Limits, received: Eve
     let path = endpoint.path();
     let batch_index = |index: usize| matches!(endpoint, Endpoint::Batch).then_some(index as i64);
     let mut events = Vec::with_capacity(items.len());
+    let mut prepared = model.map(|model| Prepared { messages: Vec::with_capacity(items.len()), model });
     let mut rejects = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         let reject = |field: Option<String>, reason: String, text: &str| NewReject {
@@ -192,11 +209,17 @@ fn parse_request(body: &[u8], endpoint: Endpoint, limits: &Limits, received: Eve
             continue;
         }
         match parse_message(&text) {
-            Ok(message) => events.push(ops::new_event(&message, received)),
+            Ok(message) => {
+                events.push(ops::new_event(&message, received));
+                if let Some(prepared) = &mut prepared {
+                    let message = prepare_message(message, &prepared.model, LiveLog::KEEP, received);
+                    prepared.messages.push(message.into_owned());
+                }
+            }
             Err(error) => rejects.push(reject(error.field.map(str::to_owned), error.reason, &text)),
         }
     }
-    Ok(Parsed { events, rejects, write_key })
+    Ok(Parsed { events, prepared, rejects, write_key })
 }
 
 /// Handles one ingestion request.
@@ -219,7 +242,7 @@ pub async fn ingest(
     })?;
     let body = decode_body(&headers, &body, limits.max_request_bytes)?;
     let header_key = auth::key_from_headers(&headers);
-    let parsed = parse_request(&body, endpoint, &limits, received)?;
+    let parsed = parse_request(&body, endpoint, &limits, received, state.writer.live_model())?;
     let key = header_key.or(parsed.write_key.clone()).ok_or(ApiError::Unauthenticated)?;
     let role = state.role_of(&key).await?.ok_or(ApiError::Unauthenticated)?;
     auth::require(role, Permission::Ingest)?;
@@ -237,7 +260,7 @@ pub async fn ingest(
             .collect();
         // Record why, for the admin, then refuse the request.
         let (reply, answer) = tokio::sync::oneshot::channel();
-        match state.writer.submit(WriteJob { events: Vec::new(), rejects: parsed.rejects, reply }) {
+        match state.writer.submit(WriteJob { events: Vec::new(), prepared: None, rejects: parsed.rejects, reply }) {
             Ok(()) => {
                 let _ = answer.await;
             }
@@ -253,7 +276,12 @@ pub async fn ingest(
         return Err(ApiError::NothingAccepted(format!("no message could be accepted: {}", reasons.join("; "))));
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
-    match state.writer.submit(WriteJob { events: parsed.events, rejects: parsed.rejects, reply }) {
+    match state.writer.submit(WriteJob {
+        events: parsed.events,
+        prepared: parsed.prepared,
+        rejects: parsed.rejects,
+        reply,
+    }) {
         Ok(()) => {}
         Err(QueueError::Full) => {
             state.metrics.overloaded.inc();

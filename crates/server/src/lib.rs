@@ -101,13 +101,15 @@ impl AppState {
     pub fn start(config: ServerConfig) -> Result<(AppState, std::thread::JoinHandle<()>), StoreError> {
         let write_store = SqliteStore::open(&config.db)?;
         let checkpoint_store = SqliteStore::open(&config.db)?;
-        let (writer, writer_thread) = writer::start(write_store, checkpoint_store, config.write_queue);
+        let metrics = Arc::new(Metrics::new());
+        let (writer, writer_thread) =
+            writer::start(write_store, checkpoint_store, config.write_queue, Arc::clone(&metrics));
         let state = AppState {
             readers: Arc::new(ReadPool::new(config.db.clone())),
             config: Arc::new(config),
             writer,
             keys: Arc::new(KeyCache::new()),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             sessions: Arc::new(dashboard::Sessions::new()),
         };
         Ok((state, writer_thread))

@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -29,6 +30,11 @@ pub struct Metrics {
     pub overloaded: Counter,
     pub ingest_seconds: Histogram,
     pub leads_by_stage: Family<StageLabels, Gauge>,
+    /// Requests the writer stored together in one transaction (group commit).
+    pub write_group_requests: Histogram,
+    /// Time the writer spent storing and scoring groups (not waiting for
+    /// them): against wall time, how busy the one writer is.
+    pub writer_busy_seconds: Counter<f64, AtomicU64>,
 }
 
 impl Metrics {
@@ -48,6 +54,18 @@ impl Metrics {
         registry.register("ingest_seconds", "Time to store and score one ingestion request", ingest_seconds.clone());
         let leads_by_stage = Family::<StageLabels, Gauge>::default();
         registry.register("leads", "Leads by lifecycle stage", leads_by_stage.clone());
+        let write_group_requests = Histogram::new(exponential_buckets(1.0, 2.0, 7));
+        registry.register(
+            "write_group_requests",
+            "Ingestion requests stored and scored in one transaction",
+            write_group_requests.clone(),
+        );
+        let writer_busy_seconds = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "writer_busy_seconds",
+            "Time the writer spent on groups of requests",
+            writer_busy_seconds.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -57,6 +75,8 @@ impl Metrics {
             overloaded,
             ingest_seconds,
             leads_by_stage,
+            write_group_requests,
+            writer_busy_seconds,
         }
     }
 

@@ -4,8 +4,10 @@
 //! fsync per group, not per message. Only then does it answer each request:
 //! a 200 means stored, durable and scored.
 
+use crate::metrics::Metrics;
+use qualify_engine::Model;
 use qualify_engine::live::LiveLog;
-use qualify_engine::log::EventLog;
+use qualify_engine::log::{EventLog, PreparedMessage};
 use qualify_engine::time::EventTime;
 use qualify_store::ops::{self, Touched};
 use qualify_store::{Appended, NewEvent, NewReject, SqliteStore, Store, StoreError};
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Requests handled together at most; bounds a group's latency.
@@ -48,8 +51,19 @@ struct Checkpoints {
 /// One request's share of a group.
 pub struct WriteJob {
     pub events: Vec<NewEvent>,
+    /// `events` prepared for the in-memory log, one for one, if the request
+    /// found a model there.
+    pub prepared: Option<Prepared>,
     pub rejects: Vec<NewReject>,
     pub reply: oneshot::Sender<Result<Appended, String>>,
+}
+
+/// A request's events prepared for the in-memory log's model (with
+/// [`LiveLog::KEEP`]). The writer uses them only if that model is still the
+/// log's; otherwise it prepares the stored text itself.
+pub struct Prepared {
+    pub model: Arc<Model>,
+    pub messages: Vec<PreparedMessage<'static>>,
 }
 
 /// Work for the writer thread: a request's messages, or an operation that
@@ -115,6 +129,12 @@ impl WriterHandle {
         self.queue(job, answer).await
     }
 
+    /// The model of the in-memory log, to prepare a request's events for it.
+    pub fn live_model(&self) -> Option<Arc<Model>> {
+        let live = self.live.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        live.as_ref().map(|live| live.log.shared_model())
+    }
+
     /// The log of one lead's identity component, prepared for the active
     /// model with everything kept (for explanations and timelines); `None`
     /// when no model is active. The writer's in-memory log says which
@@ -154,7 +174,12 @@ impl WriterHandle {
 /// `checkpoint_store`, which copies pages back into the database on the
 /// other core while the writer goes on (until the log passes
 /// [`RESTART_LOG_FRAMES`]).
-pub fn start(store: SqliteStore, checkpoint_store: SqliteStore, queue: usize) -> (WriterHandle, JoinHandle<()>) {
+pub fn start(
+    store: SqliteStore,
+    checkpoint_store: SqliteStore,
+    queue: usize,
+    metrics: Arc<Metrics>,
+) -> (WriterHandle, JoinHandle<()>) {
     let (sender, receiver) = mpsc::sync_channel(queue);
     // Loaded before the first request is taken, so a reader never finds it
     // missing while the writer starts.
@@ -183,7 +208,7 @@ pub fn start(store: SqliteStore, checkpoint_store: SqliteStore, queue: usize) ->
                     let _ = checkpoint_store.checkpoint();
                 })
                 .expect("the checkpoint thread can be started");
-            run(store, receiver, &writer_live, &wake, &checkpoints);
+            run(store, receiver, &writer_live, &wake, &checkpoints, &metrics);
             drop(wake);
             let _ = checkpointer.join();
         })
@@ -220,6 +245,7 @@ fn run(
     live: &SharedLive,
     wake_checkpointer: &SyncSender<()>,
     checkpoints: &Checkpoints,
+    metrics: &Metrics,
 ) {
     // Ends when every handle is dropped and the queue is drained.
     let mut next: Option<Job> = None;
@@ -247,6 +273,7 @@ fn run(
             }
             Job::Write(job) => job,
         };
+        let started = Instant::now();
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
             match receiver.try_recv() {
@@ -272,7 +299,7 @@ fn run(
         // One transaction for the group's events, rejects and re-scored
         // leads: one commit, one sync of the log.
         let results: Vec<Result<Appended, String>> = match store.begin_group() {
-            Ok(()) => match write_group(&mut store, live, &jobs).and_then(|results| {
+            Ok(()) => match write_group(&mut store, live, &mut jobs).and_then(|results| {
                 store.commit_group().map_err(|error| error.to_string())?;
                 Ok(results)
             }) {
@@ -290,10 +317,12 @@ fn run(
                 jobs.iter().map(|_| Err(error.to_string())).collect()
             }
         };
+        metrics.write_group_requests.observe(jobs.len() as f64);
         for (job, result) in jobs.into_iter().zip(results) {
             // The requester may have gone away; its data is stored anyway.
             let _ = job.reply.send(result);
         }
+        metrics.writer_busy_seconds.inc_by(started.elapsed().as_secs_f64());
         groups_since_checkpoint += 1;
         if groups_since_checkpoint >= CHECKPOINT_EVERY_GROUPS {
             groups_since_checkpoint = 0;
@@ -305,29 +334,42 @@ fn run(
 
 /// Writes a group's events and rejects and re-scores the leads they touch,
 /// in the group's transaction; any failure fails the whole group.
-fn write_group(store: &mut SqliteStore, live: &SharedLive, jobs: &[WriteJob]) -> Result<Vec<Appended>, String> {
+fn write_group(store: &mut SqliteStore, live: &SharedLive, jobs: &mut [WriteJob]) -> Result<Vec<Appended>, String> {
     let groups: Vec<&[NewEvent]> = jobs.iter().map(|job| job.events.as_slice()).collect();
     let rejects: Vec<NewReject> = jobs.iter().flat_map(|job| job.rejects.iter().cloned()).collect();
     let (appended, seqs) = store.append_event_groups_with_seqs(&groups).map_err(|error| error.to_string())?;
     if !rejects.is_empty() {
         store.add_rejects(&rejects).map_err(|error| error.to_string())?;
     }
+    let mut touched = Touched::default();
+    for events in &groups {
+        ops::note_touched(events, &mut touched);
+    }
     let mut guard = live.write().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(live) = guard.as_mut() {
         let now = EventTime::now();
-        let mut lines: Vec<&[u8]> = Vec::new();
-        let mut stored_seqs: Vec<i64> = Vec::new();
-        let events = groups.iter().flat_map(|events| events.iter());
-        for (event, seq) in events.zip(&seqs) {
-            if let Some(seq) = seq {
-                lines.push(event.json.as_bytes());
-                stored_seqs.push(*seq);
+        let model = live.log.shared_model();
+        let all_prepared = jobs.iter().all(|job| {
+            job.events.is_empty()
+                || job.prepared.as_ref().is_some_and(|prepared| {
+                    Arc::ptr_eq(&prepared.model, &model) && prepared.messages.len() == job.events.len()
+                })
+        });
+        if all_prepared {
+            // Only the stored events: a duplicate has no sequence number.
+            let messages = jobs.iter_mut().flat_map(|job| job.prepared.take().map_or_else(Vec::new, |p| p.messages));
+            live.log.append_prepared(messages.zip(&seqs).filter_map(|(message, seq)| seq.map(|seq| (seq, message))));
+        } else {
+            let mut lines: Vec<&[u8]> = Vec::new();
+            let mut stored_seqs: Vec<i64> = Vec::new();
+            let events = jobs.iter().flat_map(|job| job.events.iter());
+            for (event, seq) in events.zip(&seqs) {
+                if let Some(seq) = seq {
+                    lines.push(event.json.as_bytes());
+                    stored_seqs.push(*seq);
+                }
             }
-        }
-        live.log.append_stored(&lines, &stored_seqs, now);
-        let mut touched = Touched::default();
-        for events in &groups {
-            ops::note_touched(events, &mut touched);
+            live.log.append_stored(&lines, &stored_seqs, now);
         }
         let identifiers = touched.user_ids.iter().chain(&touched.anonymous_ids).map(String::as_str);
         let (profiles, rows) = live.log.profile_components(identifiers, now);
