@@ -1,5 +1,6 @@
 //! Prometheus metrics (`GET /metrics`): requests, events accepted, rejected
-//! and duplicate, ingest latency, and leads by stage (read at scrape time).
+//! and duplicate, ingest latency, the writer's group sizes and busy time,
+//! and leads by stage (read at scrape time).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

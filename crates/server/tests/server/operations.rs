@@ -41,6 +41,10 @@ async fn metrics_are_prometheus_text_with_requests_events_latency_and_leads_by_s
     });
     assert_eq!(batch_requests.and_then(|line| line.rsplit(' ').next()), Some("2"), "{text}");
     assert_eq!(metric_value(&text, "qualify_leads{stage=\"lead\"}"), Some(1.0), "{text}");
+    // Two requests sent one after the other: two groups of one request each.
+    assert_eq!(metric_value(&text, "qualify_write_group_requests_count"), Some(2.0), "{text}");
+    assert_eq!(metric_value(&text, "qualify_write_group_requests_sum"), Some(2.0), "{text}");
+    assert!(metric_value(&text, "qualify_writer_busy_seconds_total").is_some_and(|busy| busy > 0.0), "{text}");
 
     // The lead becomes an MQL: the next scrape counts it there, and no longer as a lead.
     server.send_batch(vec![track("u-1", "Catalog Downloaded")]).await;
