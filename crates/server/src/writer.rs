@@ -175,7 +175,7 @@ impl WriterHandle {
 /// other core while the writer goes on (until the log passes
 /// [`RESTART_LOG_FRAMES`]).
 pub fn start(
-    store: SqliteStore,
+    mut store: SqliteStore,
     checkpoint_store: SqliteStore,
     queue: usize,
     metrics: Arc<Metrics>,
@@ -188,6 +188,9 @@ pub fn start(
     let thread = std::thread::Builder::new()
         .name("qualify-writer".into())
         .spawn(move || {
+            if let Err(error) = store.load_dedup_keys() {
+                tracing::warn!(%error, "cannot read the stored dedup keys yet; the first group reads them");
+            }
             if let Err(error) = store.disable_auto_checkpoint() {
                 tracing::warn!(%error, "cannot hand checkpoints to their own thread; the writer keeps doing them");
             }

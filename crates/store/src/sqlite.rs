@@ -368,6 +368,16 @@ impl SqliteStore {
         }
     }
 
+    /// Reads the stored events' dedup keys now rather than on the first
+    /// append (a server does it at start, so that its first request does
+    /// not wait for a read of the whole log).
+    pub fn load_dedup_keys(&mut self) -> Result<(), StoreError> {
+        let mut dedup = self.dedup.take().unwrap_or_default();
+        dedup.catch_up(&self.connection)?;
+        self.dedup = Some(dedup);
+        Ok(())
+    }
+
     /// Starts a group: the writes until [`SqliteStore::commit_group`] are
     /// one transaction, made durable by one commit (one sync of the log).
     /// When one of them fails, call [`SqliteStore::rollback_group`]: what
@@ -1688,6 +1698,11 @@ mod tests {
         assert_eq!(store.lead_counts_by_stage().unwrap(), [("lead".to_owned(), 1)]);
         store.add_api_key(None, Role::Admin, "qk", "00", EventTime::from_micros(1)).unwrap();
         assert_eq!(store.api_keys().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_lead_columns_are_the_same_in_both_spellings() {
+        assert_eq!(LEAD_COLUMNS, LEAD_COLUMN_NAMES.join(", "));
     }
 
     /// The steps of SQLite's plan for a lead list.
