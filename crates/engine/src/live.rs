@@ -101,6 +101,11 @@ impl LiveLog {
         summary
     }
 
+    /// The store's sequence number of the last event appended.
+    pub fn last_seq(&self) -> Option<i64> {
+        self.seqs.last().copied()
+    }
+
     /// The store's sequence numbers of the events of a lead's identity
     /// component (the lead a userId or `anon:<anonymousId>` names), in
     /// acceptance order; none for a lead the log does not know.

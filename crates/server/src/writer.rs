@@ -224,11 +224,17 @@ pub fn start(
 pub struct Live {
     model_version: i64,
     log: LiveLog,
+    /// The last sequence number of the stored log this copy has read.
+    through_seq: i64,
 }
 
 fn load_live(store: &SqliteStore) -> Option<Live> {
     match ops::load_live_log(store) {
-        Ok(live) => live.map(|(stored, log)| Live { model_version: stored.version, log }),
+        Ok(live) => live.map(|(stored, log)| Live {
+            model_version: stored.version,
+            through_seq: log.last_seq().unwrap_or(i64::MIN),
+            log,
+        }),
         Err(error) => {
             tracing::error!(%error, "cannot load the event log for live scoring");
             None
@@ -338,6 +344,15 @@ fn run(
 /// Writes a group's events and rejects and re-scores the leads they touch,
 /// in the group's transaction; any failure fails the whole group.
 fn write_group(store: &mut SqliteStore, live: &SharedLive, jobs: &mut [WriteJob]) -> Result<Vec<Appended>, String> {
+    // What another process (the command line on the same file) appended
+    // since the in-memory log was read. The group's transaction holds the
+    // write lock, so the list is complete and comes before this group.
+    let through_seq =
+        live.read().unwrap_or_else(|poisoned| poisoned.into_inner()).as_ref().map(|live| live.through_seq);
+    let others = match through_seq {
+        Some(through_seq) => store.events_after(through_seq).map_err(|error| error.to_string())?,
+        None => Vec::new(),
+    };
     let groups: Vec<&[NewEvent]> = jobs.iter().map(|job| job.events.as_slice()).collect();
     let rejects: Vec<NewReject> = jobs.iter().flat_map(|job| job.rejects.iter().cloned()).collect();
     let (appended, seqs) = store.append_event_groups_with_seqs(&groups).map_err(|error| error.to_string())?;
@@ -351,6 +366,13 @@ fn write_group(store: &mut SqliteStore, live: &SharedLive, jobs: &mut [WriteJob]
     let mut guard = live.write().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(live) = guard.as_mut() {
         let now = EventTime::now();
+        if !others.is_empty() {
+            let lines: Vec<&[u8]> = others.iter().map(|event| event.json.as_bytes()).collect();
+            let other_seqs: Vec<i64> = others.iter().map(|event| event.seq).collect();
+            live.log.append_stored(&lines, &other_seqs, now);
+            // Their leads are re-scored with this group's, from the whole log.
+            ops::note_touched(&ops::parse_lines(&lines, 1, now).0, &mut touched);
+        }
         let model = live.log.shared_model();
         let all_prepared = jobs.iter().all(|job| {
             job.events.is_empty()
@@ -374,6 +396,8 @@ fn write_group(store: &mut SqliteStore, live: &SharedLive, jobs: &mut [WriteJob]
             }
             live.log.append_stored(&lines, &stored_seqs, now);
         }
+        let newest = others.last().map(|event| event.seq).into_iter().chain(seqs.iter().flatten().copied()).max();
+        live.through_seq = newest.map_or(live.through_seq, |newest| newest.max(live.through_seq));
         let identifiers = touched.user_ids.iter().chain(&touched.anonymous_ids).map(String::as_str);
         let (profiles, rows) = live.log.profile_components(identifiers, now);
         let (version, recycle_days) = (live.model_version, live.log.model().recycle_days);

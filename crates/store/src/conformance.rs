@@ -305,6 +305,10 @@ pub fn appending_gives_each_stored_event_its_sequence_number_and_reads_them_back
     assert_eq!(message_ids(&store.events_by_seq(&wanted).unwrap()), ["k0", "k3"]);
     assert_eq!(store.events_by_seq(&[]).unwrap(), []);
     assert_eq!(store.events_by_seq(&stored_seqs).unwrap(), stored);
+    // After a sequence number: the later ones, in order.
+    assert_eq!(store.events_after(stored_seqs[1]).unwrap(), stored[2..]);
+    assert_eq!(store.events_after(i64::MIN).unwrap(), stored);
+    assert_eq!(store.events_after(stored_seqs[3]).unwrap(), []);
 }
 
 /// For any batches, and any way of grouping consecutive batches into calls:

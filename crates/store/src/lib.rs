@@ -306,6 +306,10 @@ pub trait Store {
     /// in acceptance order.
     fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// The events stored after sequence number `after`, in acceptance order:
+    /// what others appended since a reader last looked.
+    fn events_after(&self, after: i64) -> Result<Vec<StoredEvent>, StoreError>;
+
     /// The identifiers linked to these by stored identity links: for each
     /// given userId its anonymousIds and aliased userIds, for each
     /// anonymousId its userIds. Returns (user_ids, anonymous_ids), including

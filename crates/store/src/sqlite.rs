@@ -914,6 +914,13 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn events_after(&self, after: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut statement =
+            self.connection.prepare_cached("SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq")?;
+        let rows = statement.query_map([after], |row| Ok(StoredEvent { seq: row.get(0)?, json: row.get(1)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<StoredEvent>, StoreError> {
         if seqs.is_empty() {
             return Ok(Vec::new());

@@ -75,3 +75,33 @@ async fn an_anonymous_visitor_who_identifies_becomes_part_of_the_lead() {
     assert_eq!(lead["engagement"], json!(3.0), "{lead}");
     assert_eq!(lead["first_seen"], visitor["first_seen"], "{lead}");
 }
+
+/// The command line may ingest into the server's database file while the
+/// server runs. The server's next group reads what it stored: its scores
+/// count those events, the lead's timeline lists them, and they stay
+/// duplicates when an SDK sends them again.
+#[tokio::test]
+async fn events_another_process_stores_while_the_server_runs_count_in_the_servers_next_scores() {
+    let server = TestServer::start().await;
+    server.send_batch(vec![page("u-cli", "/products/ring")]).await;
+    let wishlist =
+        json!({ "type": "track", "messageId": "cli-1", "userId": "u-cli", "event": "Product Added to Wishlist" });
+    {
+        let mut store = qualify_store::SqliteStore::open(server.database_path()).unwrap();
+        let line = wishlist.to_string();
+        let summary =
+            qualify_store::ops::ingest_lines(&mut store, &[line.as_bytes()], 1, qualify_engine::time::EventTime::now())
+                .unwrap();
+        assert_eq!(summary.accepted, 1);
+    }
+    // 3 (product page) + 5 (wishlist, stored by the other process) + 3.
+    server.send_batch(vec![page("u-cli", "/products/necklace")]).await;
+    let lead = server.lead("u-cli").await;
+    assert_eq!(lead["engagement"].as_f64(), Some(11.0), "{lead}");
+    let timeline = server.read("/api/leads/u-cli/timeline").await;
+    assert_eq!(timeline["events"].as_array().map(Vec::len), Some(3), "{timeline}");
+    let again = server.ingest("/v1/batch", &json!({ "batch": [wishlist] })).await;
+    let again = crate::support::expect_status(again, StatusCode::OK).await;
+    assert_eq!((again["accepted"].clone(), again["duplicates"].clone()), (json!(0), json!(1)), "{again}");
+    assert_eq!(server.lead("u-cli").await["engagement"].as_f64(), Some(11.0));
+}
