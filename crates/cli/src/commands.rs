@@ -729,7 +729,7 @@ pub fn backtest(args: BacktestArgs) -> Result<ExitCode> {
     let from = period_bound(from_text, "--from")?;
     let to = period_bound(to_text, "--to")?;
     let period = Period::new(from, to).ok_or_else(|| anyhow!("--to ({to_text}) must be after --from ({from_text})"))?;
-    let history = History::open(args.events.as_deref(), args.outcomes.as_deref(), &args.db)?;
+    let history = History::open(&args.history)?;
     let (_, first) = history.model(args.model.as_deref())?;
     let second = args.against.as_deref().map(|against| history.against(against)).transpose()?;
     let outcomes = history.outcomes()?;

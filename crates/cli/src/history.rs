@@ -4,12 +4,29 @@
 
 use crate::commands::{load_events_file, open_existing_store, read_model_text, read_outcomes_file};
 use anyhow::{Result, anyhow, bail};
+use clap::Args;
 use qualify_engine::Model;
 use qualify_engine::log::{EventLog, Keep};
 use qualify_engine::outcome::Outcome;
 use qualify_store::{SqliteStore, Store, ops};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Where `backtest` and `suggest` read history: an events file and an
+/// outcomes file, or the store.
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// An NDJSON file of Segment messages (with --outcomes); without both,
+    /// the stored events and outcomes are used.
+    #[arg(long, requires = "outcomes")]
+    pub events: Option<PathBuf>,
+    /// A CSV file of outcomes (header `lead_id,stage,at,reason,revenue`).
+    #[arg(long, requires = "events")]
+    pub outcomes: Option<PathBuf>,
+    /// The database file (when no --events and --outcomes are given).
+    #[arg(long, env = "QUALIFY_DB", default_value = "qualify.db")]
+    pub db: PathBuf,
+}
 
 pub(crate) enum History {
     Files { events: PathBuf, outcomes: PathBuf },
@@ -18,13 +35,11 @@ pub(crate) enum History {
 
 impl History {
     /// Files when both `--events` and `--outcomes` are given, the store at
-    /// `db` when neither is.
-    pub(crate) fn open(events: Option<&Path>, outcomes: Option<&Path>, db: &Path) -> Result<History> {
-        match (events, outcomes) {
-            (Some(events), Some(outcomes)) => {
-                Ok(History::Files { events: events.to_owned(), outcomes: outcomes.to_owned() })
-            }
-            (None, None) => Ok(History::Store { store: open_existing_store(db)?, db: db.to_owned() }),
+    /// `--db` when neither is.
+    pub(crate) fn open(args: &HistoryArgs) -> Result<History> {
+        match (&args.events, &args.outcomes) {
+            (Some(events), Some(outcomes)) => Ok(History::Files { events: events.clone(), outcomes: outcomes.clone() }),
+            (None, None) => Ok(History::Store { store: open_existing_store(&args.db)?, db: args.db.clone() }),
             _ => bail!("give both --events and --outcomes, or neither to use the store"),
         }
     }

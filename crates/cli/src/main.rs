@@ -10,6 +10,7 @@ mod output;
 mod snapshot;
 mod suggest;
 
+use crate::history::HistoryArgs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,7 +62,8 @@ enum Command {
     Backtest(BacktestArgs),
     /// Fit rule weights on sales' won/lost outcomes (regularised logistic
     /// regression), compare cross-validated AUC with the current model's,
-    /// and write the result as a candidate model file.
+    /// and write the result as a candidate model file. Only `won` and
+    /// `lost` outcomes label a lead; its first outcome dates it.
     Suggest(suggest::SuggestArgs),
     /// Import leads and their outcomes from a CRM export (CSV and a mapping file).
     #[command(subcommand)]
@@ -70,13 +72,8 @@ enum Command {
 
 #[derive(Args)]
 pub struct BacktestArgs {
-    /// An NDJSON file of Segment messages (with --outcomes); without both,
-    /// the stored events and outcomes are used.
-    #[arg(long, requires = "outcomes")]
-    pub events: Option<PathBuf>,
-    /// A CSV file of outcomes (header `lead_id,stage,at,reason,revenue`).
-    #[arg(long, requires = "events")]
-    pub outcomes: Option<PathBuf>,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// The model file to try (required with --events; default: the store's active model).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -101,9 +98,6 @@ pub struct BacktestArgs {
     /// Output format (default: table on a terminal, JSON otherwise).
     #[arg(long, value_enum)]
     pub format: Option<BacktestFormat>,
-    /// The database file (when no --events and --outcomes are given).
-    #[arg(long, env = "QUALIFY_DB", default_value = "qualify.db")]
-    pub db: PathBuf,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -19,7 +19,7 @@ pub fn backtest_snapshot(args: BacktestArgs) -> Result<ExitCode> {
         let result = snapshot_backtest_log(log, outcomes, as_of).ok_or_else(empty)?;
         Ok((log.model().name.clone(), result))
     };
-    let history = History::open(args.events.as_deref(), args.outcomes.as_deref(), &args.db)?;
+    let history = History::open(&args.history)?;
     let (_, first) = history.model(args.model.as_deref())?;
     let second = args.against.as_deref().map(|against| history.against(against)).transpose()?;
     let outcomes = history.outcomes()?;

@@ -1,7 +1,7 @@
 //! `qualify suggest`: weights fitted on sales' won/lost outcomes, printed
 //! next to the current model's and written as a candidate model file.
 
-use crate::history::History;
+use crate::history::{History, HistoryArgs};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use qualify_engine::log::Keep;
@@ -12,14 +12,8 @@ use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct SuggestArgs {
-    /// An NDJSON file of Segment messages (with --outcomes); without both,
-    /// the stored events and outcomes are used.
-    #[arg(long, requires = "outcomes")]
-    pub events: Option<PathBuf>,
-    /// A CSV file of outcomes (header `lead_id,stage,at,reason,revenue`);
-    /// only `won` and `lost` label a lead, the first outcome dates it.
-    #[arg(long, requires = "events")]
-    pub outcomes: Option<PathBuf>,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// The model whose rules are weighed (required with --events; default:
     /// the store's active model).
     #[arg(long)]
@@ -52,9 +46,6 @@ pub struct SuggestArgs {
     /// Output format of the report (default: table on a terminal, JSON otherwise).
     #[arg(long, value_enum)]
     pub format: Option<SuggestFormat>,
-    /// The database file (when no --events and --outcomes are given).
-    #[arg(long, env = "QUALIFY_DB", default_value = "qualify.db")]
-    pub db: PathBuf,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -83,7 +74,7 @@ pub fn run(args: SuggestArgs) -> Result<ExitCode> {
     if !(args.alpha.is_finite() && args.alpha >= 0.0) {
         bail!("--alpha must be a number 0 or above, found {}", args.alpha);
     }
-    let history = History::open(args.events.as_deref(), args.outcomes.as_deref(), &args.db)?;
+    let history = History::open(&args.history)?;
     let (text, model) = history.model(args.model.as_deref())?;
     let outcomes = history.outcomes()?;
     let log = history.log(model, Keep::Profile)?;

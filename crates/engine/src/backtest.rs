@@ -8,7 +8,7 @@
 //! The choices the spec leaves open are listed in docs/scoring.md,
 //! "Backtest".
 
-use crate::kpis::{Period, median, rounded, weeks};
+use crate::kpis::{Period, median, ratio, rounded, weeks};
 use crate::log::EventLog;
 use crate::outcome::{Outcome, OutcomeStage};
 use crate::score::{LeadScore, score_log};
@@ -99,15 +99,14 @@ pub fn backtest(scores: &[LeadScore], outcomes: &[Outcome], period: Period) -> B
         .collect();
     let mut mql_ids: Vec<String> = mqls.iter().map(|(score, _)| score.lead_id.clone()).collect();
     mql_ids.sort_unstable();
-    let ratio = |numerator: u64, denominator: usize| (denominator > 0).then(|| numerator as f64 / denominator as f64);
     Backtest {
         period,
         mqls: mqls.len() as u64,
         won_after_mql,
-        precision: ratio(won_after_mql, mqls.len()),
+        precision: ratio(won_after_mql, mqls.len() as u64),
         won: won.len() as u64,
         won_mql_first,
-        recall: ratio(won_mql_first, won.len()),
+        recall: ratio(won_mql_first, won.len() as u64),
         median_lead_time_days: median(lead_times),
         mqls_per_week,
         mql_ids,
@@ -385,7 +384,6 @@ pub fn snapshot_backtest(scores: &[LeadScore], outcomes: &[Outcome], as_of: Even
     let (mqls_won, mqls_lost) = (count(true, OutcomeStage::Won), count(true, OutcomeStage::Lost));
     let mut mql_ids: Vec<String> = leads.iter().filter(|score| score.mql).map(|score| score.lead_id.clone()).collect();
     mql_ids.sort_unstable();
-    let ratio = |numerator: u64, denominator: u64| (denominator > 0).then(|| numerator as f64 / denominator as f64);
     SnapshotBacktest {
         as_of,
         leads: leads.len() as u64,

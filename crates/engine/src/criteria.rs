@@ -7,6 +7,7 @@
 //! The choices the spec leaves open are listed in docs/scoring.md,
 //! "Criteria report".
 
+use crate::kpis::ratio;
 use crate::log::EventLog;
 use crate::model::{Model, Selector};
 use crate::outcome::{Outcome, OutcomeStage};
@@ -172,10 +173,6 @@ pub struct CriteriaReport {
     pub bands: Vec<BandRow>,
     /// Most frequent first, then by reason.
     pub rejection_reasons: Vec<ReasonRow>,
-}
-
-fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
-    (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }
 
 /// Computes the report over some leads (from [`lead_rules`] with the same

@@ -219,7 +219,9 @@ fn spend_in(row: &Spend, period: Period) -> f64 {
     row.amount * overlap as f64 / (end - first_day) as f64
 }
 
-fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
+/// `numerator / denominator`; `None` without a denominator (a rate of
+/// nothing is unknown, not 0). Shared by the KPIs, backtests and criteria.
+pub(crate) fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
     (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }
 

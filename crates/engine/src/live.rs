@@ -4,6 +4,7 @@
 //! store (its sequence number), so that a lead's own events can be read back
 //! whole (for an explanation) without an index of the store by identifier.
 
+use crate::identity::LeadKey;
 use crate::log::{AppendSummary, Appended, EventLog, Keep, NameId, PreparedMessage, prepare_numbered_lines};
 use crate::message::Rejection;
 use crate::model::Model;
@@ -110,9 +111,10 @@ impl LiveLog {
     /// component (the lead a userId or `anon:<anonymousId>` names), in
     /// acceptance order; none for a lead the log does not know.
     pub fn lead_seqs(&self, lead_id: &str) -> Vec<i64> {
-        let identifier = lead_id.strip_prefix("anon:").unwrap_or(lead_id);
-        let names = self.log.name_id(identifier);
-        self.component_events(names).into_iter().map(|index| self.seqs[index as usize]).collect()
+        let name = LeadKey::find(&self.log, lead_id).map(|key| match key {
+            LeadKey::User(name) | LeadKey::Anonymous(name) => name,
+        });
+        self.component_events(name).into_iter().map(|index| self.seqs[index as usize]).collect()
     }
 
     /// The events of the identity components of these identifiers: every

@@ -221,7 +221,7 @@ pub fn start(
 
 /// The active model's version and the whole log in memory, so that a group
 /// re-scores its leads without reading their histories back from the store.
-pub struct Live {
+struct Live {
     model_version: i64,
     log: LiveLog,
     /// The last sequence number of the stored log this copy has read.
